@@ -1,0 +1,93 @@
+# ottbox — top-level Makefile, Buildroot-style.
+#
+#   make <board>_defconfig   start .config from configs/<board>_defconfig
+#   make menuconfig          edit .config
+#   make savedefconfig       write the minimal ./defconfig that gives .config
+#   make                     build under output/ (ottboxd at output/bin/ottboxd)
+#   make run                 install what is missing, build, start the box here
+#   make test                install what is missing, build, run every test
+#   make clean / distclean   remove output/ (and .config)
+
+O ?= output
+export O
+SHELL := /bin/bash
+KCONFIG := /usr/bin/python3 scripts/kconfig.py
+BUILD_MAKE = $(MAKE) --no-print-directory -f scripts/build.mk
+
+RUN_DATA_DIR ?= $(O)/data
+RUN_LISTEN ?= 127.0.0.1:8080
+
+.PHONY: all firmware deps deps-test run test unit cppcheck integration fuzz-replay fuzz \
+	menuconfig savedefconfig olddefconfig clean distclean help
+
+all: .config
+	@$(BUILD_MAKE) all
+
+# With no .config, the build uses the host board's defaults.
+.config:
+	$(KCONFIG) defconfig configs/host_defconfig
+
+%_defconfig: configs/%_defconfig
+	$(KCONFIG) defconfig $<
+
+menuconfig:
+	$(KCONFIG) menuconfig
+
+olddefconfig: .config
+	$(KCONFIG) olddefconfig
+
+savedefconfig: .config
+	$(KCONFIG) savedefconfig defconfig
+
+deps:
+	@scripts/deps.sh run
+
+deps-test:
+	@scripts/deps.sh test
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@echo "ottbox: starting on http://$(RUN_LISTEN)/ with data in $(RUN_DATA_DIR) (Ctrl-C stops it)"
+	@echo "ottbox: the first admin password is printed below and kept in $(RUN_DATA_DIR)/initial-admin-password"
+	exec $(O)/bin/ottboxd --data-dir $(RUN_DATA_DIR) --listen $(RUN_LISTEN)
+
+test: deps-test
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit cppcheck fuzz-replay integration
+	@echo "ottbox: all tests passed"
+
+unit: .config
+	@$(BUILD_MAKE) unit-bins
+	@scripts/run-unit.sh $(O)/tests/unit $(O)/tests/unit-asan
+
+cppcheck: .config
+	@$(BUILD_MAKE) $(O)/include/generated/autoconf.h
+	cppcheck --quiet --error-exitcode=1 --inline-suppr --std=c11 \
+		--enable=warning,style,performance,portability \
+		--suppressions-list=tests/cppcheck.supp \
+		-D__GNUC__ -D_GNU_SOURCE -Ifirmware -Idrivers-glue -I$(O)/include \
+		firmware drivers-glue tests/unit tests/fuzz
+
+fuzz-replay: .config
+	@$(BUILD_MAKE) fuzz-bins
+	@for f in $(O)/tests/fuzz-replay/fuzz_*; do \
+		name=$$(basename $$f); echo "fuzz replay: $$name"; \
+		$$f tests/fuzz/corpus/$$name || exit 1; done
+
+# Coverage-guided fuzzing with libFuzzer (clang): FUZZ_SECONDS per harness.
+FUZZ_SECONDS ?= 60
+fuzz: .config
+	@scripts/fuzz.sh $(FUZZ_SECONDS)
+
+integration: .config
+	@$(BUILD_MAKE) all asan-daemon
+	/usr/bin/python3 -m unittest discover -s tests/integration -p 'test_*.py' -v
+
+clean:
+	rm -rf $(O)
+
+distclean: clean
+	rm -f .config .config.old defconfig
+
+help:
+	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'

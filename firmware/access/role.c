@@ -1,0 +1,30 @@
+#include <string.h>
+
+#include "access/access.h"
+#include "core/err.h"
+#include "core/util.h"
+
+static const struct {
+	const char *name;
+	unsigned perms;
+} roles[] = {
+	{ "viewer", OB_PERM_READ },
+	{ "operator", OB_PERM_READ | OB_PERM_OPERATE },
+	{ "admin", OB_PERM_READ | OB_PERM_OPERATE | OB_PERM_ADMIN },
+};
+
+int ob_access_role_perms(const char *role, unsigned *perms)
+{
+	for (size_t i = 0; i < OB_ARRAY_SIZE(roles); i++) {
+		if (strcmp(roles[i].name, role) == 0) {
+			*perms = roles[i].perms;
+			return 0;
+		}
+	}
+	return OB_EINVAL;
+}
+
+const char *ob_access_role_names(void)
+{
+	return "viewer, operator, admin";
+}

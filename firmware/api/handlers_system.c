@@ -1,0 +1,118 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "api/internal.h"
+#include "core/util.h"
+#include "core/version.h"
+#include "generated/autoconf.h"
+
+static json_t *uptime(const struct ob_api *api)
+{
+	return json_integer((ob_time_mono_ms() - api->started_mono_ms) / 1000);
+}
+
+void ob_api_get_health(struct ob_req *req)
+{
+	ob_api_reply_json(req, 200,
+			  json_pack("{s:s, s:s, s:o}", "status", "ok", "version", OB_VERSION,
+				    "uptime_s", uptime(req->api)));
+}
+
+/* Reads "Key:   value kB" lines of /proc/meminfo or /proc/self/status, in bytes. */
+static long long proc_kib_field(const char *path, const char *key)
+{
+	char line[256];
+	size_t key_len = strlen(key);
+	long long value = -1;
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, key, key_len) == 0 && line[key_len] == ':') {
+			value = strtoll(line + key_len + 1, NULL, 10) * 1024;
+			break;
+		}
+	}
+	fclose(f);
+	return value;
+}
+
+static json_t *cpu_info(void)
+{
+	char line[512];
+	char model[256] = "unknown";
+	double load[3] = { 0, 0, 0 };
+	FILE *f = fopen("/proc/cpuinfo", "re");
+
+	if (f) {
+		while (fgets(line, sizeof(line), f)) {
+			char *colon = strchr(line, ':');
+
+			if (strncmp(line, "model name", 10) == 0 && colon) {
+				colon += 1 + strspn(colon + 1, " \t");
+				colon[strcspn(colon, "\n")] = '\0';
+				ob_strlcpy(model, colon, sizeof(model));
+				break;
+			}
+		}
+		fclose(f);
+	}
+	getloadavg(load, 3);
+	return json_pack("{s:s, s:I, s:[f, f, f]}", "model", model, "cores",
+			 (json_int_t)sysconf(_SC_NPROCESSORS_ONLN), "load_average", load[0], load[1],
+			 load[2]);
+}
+
+static json_t *storage_info(const char *dir)
+{
+	struct statvfs vfs;
+
+	if (statvfs(dir, &vfs) != 0)
+		return json_pack("{s:s, s:s}", "path", dir, "error", "statvfs failed");
+	return json_pack("{s:s, s:I, s:I}", "path", dir, "total_bytes",
+			 (json_int_t)vfs.f_blocks * (json_int_t)vfs.f_frsize, "available_bytes",
+			 (json_int_t)vfs.f_bavail * (json_int_t)vfs.f_frsize);
+}
+
+static json_t *build_options(void)
+{
+	json_t *out = json_array();
+	char options[] = OB_BUILD_OPTIONS;
+	char *save = NULL;
+
+	for (char *tok = strtok_r(options, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
+		json_array_append_new(out, json_string(tok));
+	return out;
+}
+
+void ob_api_get_system(struct ob_req *req)
+{
+	struct ob_api *api = req->api;
+	struct utsname uts;
+	char started[32];
+	json_t *settings = ob_store_settings_get(api->store);
+
+	uname(&uts);
+	ob_time_iso8601(api->started_wall_ms, started, sizeof(started));
+	ob_api_reply_json(
+		req, 200,
+		json_pack("{s:s, s:O?, s:s, s:o, s:s, s:o, s:{s:s, s:s, s:s}, s:o, "
+			  "s:{s:I, s:I, s:I}, s:o, s:{s:i, s:i}, s:O}",
+			  "version", OB_VERSION, "box_name", json_object_get(settings, "box_name"),
+			  "build", OB_BUILD_ID, "build_options", build_options(), "started_at",
+			  started, "uptime_s", uptime(api), "os", "kernel", uts.release, "machine",
+			  uts.machine, "hostname", uts.nodename, "cpu", cpu_info(), "memory",
+			  "total_bytes", (json_int_t)proc_kib_field("/proc/meminfo", "MemTotal"),
+			  "available_bytes",
+			  (json_int_t)proc_kib_field("/proc/meminfo", "MemAvailable"),
+			  "process_rss_bytes", (json_int_t)proc_kib_field("/proc/self/status", "VmRSS"),
+			  "storage", storage_info(api->data_dir), "store", "schema_version",
+			  ob_store_schema_version(api->store), "schema_latest",
+			  ob_store_schema_latest(), "hardware", api->hardware));
+	json_decref(settings);
+}

@@ -1,0 +1,125 @@
+/* Shared between the API's own files; not part of its public interface. */
+#ifndef OB_API_INTERNAL_H
+#define OB_API_INTERNAL_H
+
+#include <civetweb.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "access/access.h"
+#include "store/store.h"
+
+#define OB_ROUTE_PARAMS_MAX 2
+#define OB_ROUTE_PARAM_LEN 64
+
+enum ob_route_flags {
+	OB_ROUTE_PUBLIC = 1u << 0,          /* no authentication */
+	OB_ROUTE_DURING_PW_CHANGE = 1u << 1, /* allowed before a forced password change */
+	OB_ROUTE_SESSION_ONLY = 1u << 2,    /* only for console sessions, not API keys */
+};
+
+struct ob_api {
+	struct mg_context *ctx;
+	struct ob_store *store;
+	struct ob_sessions *sessions;
+	struct ob_ratelimit *login_limits;
+	json_t *hardware;     /* probe report made at start */
+	char data_dir[4096];
+	int64_t started_mono_ms;
+	int64_t started_wall_ms;
+};
+
+/* One request as a handler sees it. Lives on the worker thread's stack. */
+struct ob_req {
+	struct mg_connection *conn;
+	const struct mg_request_info *info;
+	struct ob_api *api;
+	char params[OB_ROUTE_PARAMS_MAX][OB_ROUTE_PARAM_LEN]; /* {name} parts of the path */
+	json_t *body;               /* the parsed JSON object for POST/PATCH/PUT, else NULL */
+	char remote_addr[64];
+	bool is_tls;
+	/* who is asking, once authenticated */
+	bool via_session;
+	unsigned perms;
+	char actor[64];             /* "user:NAME" or "apikey:ID" for the audit log */
+	char role[17];
+	int64_t user_id;            /* 0 for API keys */
+	char user[33];
+	char session_id[OB_SESSION_ID_CHARS + 1];
+	struct ob_session_info session;
+	int status;                 /* the status that was sent, for the log */
+};
+
+typedef void (*ob_api_handler)(struct ob_req *req);
+
+struct ob_route {
+	const char *method;
+	const char *pattern;   /* "/api/v1/users/{name}": a {…} segment matches one part */
+	ob_api_handler handler;
+	unsigned perms;        /* OB_PERM_* the caller must hold (0 with OB_ROUTE_PUBLIC) */
+	unsigned flags;        /* enum ob_route_flags */
+};
+
+/* The route table and its length. */
+const struct ob_route *ob_api_routes(size_t *count);
+
+/* Finds the route for method and path. On a match fills params and returns it; otherwise
+ * returns NULL with *status 404 (no such path) or 405 (path known, method not), and the
+ * methods the path has in allow (comma-separated). */
+const struct ob_route *ob_api_route_match(const char *method, const char *path,
+					  char params[OB_ROUTE_PARAMS_MAX][OB_ROUTE_PARAM_LEN],
+					  int *status, char *allow, size_t allow_len);
+
+/* The HTTP status for an OB_E* code. */
+int ob_api_status_for(int err);
+
+/* The error document {"error":{"code","message"}} (new reference). */
+json_t *ob_api_error_body(const char *code, const char *message);
+
+/* Sends a JSON document with status (takes the reference to body). */
+void ob_api_reply_json(struct ob_req *req, int status, json_t *body);
+
+/* Same, with extra header lines (each ending in \r\n) or NULL. */
+void ob_api_reply_json_headers(struct ob_req *req, int status, const char *extra_headers,
+			       json_t *body);
+
+/* Sends an error document with extra header lines (each ending in \r\n) or NULL. */
+void ob_api_reply_error_headers(struct ob_req *req, int status, const char *code,
+				const char *extra_headers, const char *message);
+
+/* Sends an error with a machine code and a message that says what to fix. */
+void ob_api_reply_error(struct ob_req *req, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Sends the error for an OB_E* code with a message. */
+void ob_api_reply_err(struct ob_req *req, int err, const char *message);
+
+/* Sends 204 No Content, with extra header lines (each ending in \r\n) or NULL. */
+void ob_api_reply_empty(struct ob_req *req, const char *extra_headers);
+
+/* Fills an audit record for this request's caller. */
+struct ob_audit ob_api_audit(const struct ob_req *req, const char *action, const char *target,
+			     const json_t *detail);
+
+/* Handlers, grouped by file. */
+void ob_api_get_health(struct ob_req *req);
+void ob_api_get_system(struct ob_req *req);
+void ob_api_get_settings(struct ob_req *req);
+void ob_api_patch_settings(struct ob_req *req);
+void ob_api_get_settings_schema(struct ob_req *req);
+void ob_api_post_session(struct ob_req *req);
+void ob_api_get_session(struct ob_req *req);
+void ob_api_delete_session(struct ob_req *req);
+void ob_api_post_session_password(struct ob_req *req);
+void ob_api_get_users(struct ob_req *req);
+void ob_api_post_users(struct ob_req *req);
+void ob_api_get_user(struct ob_req *req);
+void ob_api_patch_user(struct ob_req *req);
+void ob_api_delete_user(struct ob_req *req);
+void ob_api_get_apikeys(struct ob_req *req);
+void ob_api_post_apikeys(struct ob_req *req);
+void ob_api_delete_apikey(struct ob_req *req);
+void ob_api_get_audit(struct ob_req *req);
+
+#endif

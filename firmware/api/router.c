@@ -1,0 +1,112 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/internal.h"
+#include "core/util.h"
+
+#define READ OB_PERM_READ
+#define ADMIN OB_PERM_ADMIN
+
+/* Every route the API serves. docs/openapi.yaml lists the same set (a test checks). */
+static const struct ob_route routes[] = {
+	{ "GET", "/api/v1/health", ob_api_get_health, 0, OB_ROUTE_PUBLIC },
+	{ "GET", "/api/v1/system", ob_api_get_system, READ, 0 },
+	{ "GET", "/api/v1/settings", ob_api_get_settings, READ, 0 },
+	{ "PATCH", "/api/v1/settings", ob_api_patch_settings, ADMIN, 0 },
+	{ "GET", "/api/v1/settings/schema", ob_api_get_settings_schema, READ, 0 },
+	{ "POST", "/api/v1/session", ob_api_post_session, 0, OB_ROUTE_PUBLIC },
+	{ "GET", "/api/v1/session", ob_api_get_session, 0, OB_ROUTE_DURING_PW_CHANGE },
+	{ "DELETE", "/api/v1/session", ob_api_delete_session, 0,
+	  OB_ROUTE_DURING_PW_CHANGE | OB_ROUTE_SESSION_ONLY },
+	{ "POST", "/api/v1/session/password", ob_api_post_session_password, 0,
+	  OB_ROUTE_DURING_PW_CHANGE | OB_ROUTE_SESSION_ONLY },
+	{ "GET", "/api/v1/users", ob_api_get_users, ADMIN, 0 },
+	{ "POST", "/api/v1/users", ob_api_post_users, ADMIN, 0 },
+	{ "GET", "/api/v1/users/{name}", ob_api_get_user, ADMIN, 0 },
+	{ "PATCH", "/api/v1/users/{name}", ob_api_patch_user, ADMIN, 0 },
+	{ "DELETE", "/api/v1/users/{name}", ob_api_delete_user, ADMIN, 0 },
+	{ "GET", "/api/v1/apikeys", ob_api_get_apikeys, ADMIN, 0 },
+	{ "POST", "/api/v1/apikeys", ob_api_post_apikeys, ADMIN, 0 },
+	{ "DELETE", "/api/v1/apikeys/{id}", ob_api_delete_apikey, ADMIN, 0 },
+	{ "GET", "/api/v1/audit", ob_api_get_audit, ADMIN, 0 },
+};
+
+const struct ob_route *ob_api_routes(size_t *count)
+{
+	*count = OB_ARRAY_SIZE(routes);
+	return routes;
+}
+
+/* Matches path against pattern segment by segment; {…} takes one non-empty segment. */
+static bool path_matches(const char *pattern, const char *path,
+			 char params[OB_ROUTE_PARAMS_MAX][OB_ROUTE_PARAM_LEN])
+{
+	int n_params = 0;
+
+	while (*pattern && *path) {
+		if (*pattern == '{') {
+			const char *end = strchr(pattern, '}');
+			size_t len = strcspn(path, "/");
+
+			if (!end || len == 0 || len >= OB_ROUTE_PARAM_LEN ||
+			    n_params >= OB_ROUTE_PARAMS_MAX)
+				return false;
+			memcpy(params[n_params], path, len);
+			params[n_params][len] = '\0';
+			n_params++;
+			pattern = end + 1;
+			path += len;
+			continue;
+		}
+		if (*pattern != *path)
+			return false;
+		pattern++;
+		path++;
+	}
+	return *pattern == '\0' && *path == '\0';
+}
+
+const struct ob_route *ob_api_route_match(const char *method, const char *path,
+					  char params[OB_ROUTE_PARAMS_MAX][OB_ROUTE_PARAM_LEN],
+					  int *status, char *allow, size_t allow_len)
+{
+	size_t used = 0;
+	bool path_known = false;
+	size_t path_len = strlen(path);
+
+	/* A trailing slash names the same resource: "/api/v1/users/" is "/api/v1/users". */
+	char trimmed[512];
+
+	if (path_len >= sizeof(trimmed)) {
+		*status = 404;
+		return NULL;
+	}
+	memcpy(trimmed, path, path_len + 1);
+	if (path_len > 1 && trimmed[path_len - 1] == '/')
+		trimmed[path_len - 1] = '\0';
+	if (allow_len)
+		allow[0] = '\0';
+	for (size_t i = 0; i < OB_ARRAY_SIZE(routes); i++) {
+		char scratch[OB_ROUTE_PARAMS_MAX][OB_ROUTE_PARAM_LEN];
+
+		if (!path_matches(routes[i].pattern, trimmed, scratch))
+			continue;
+		if (strcmp(routes[i].method, method) == 0) {
+			memcpy(params, scratch, sizeof(scratch));
+			return &routes[i];
+		}
+		path_known = true;
+		if (used < allow_len)
+			used += (size_t)snprintf(allow + used, allow_len - used, "%s%s",
+						 used ? ", " : "", routes[i].method);
+	}
+	*status = path_known ? 405 : 404;
+	return NULL;
+}
+
+void ob_api_routes_print(FILE *out)
+{
+	for (size_t i = 0; i < OB_ARRAY_SIZE(routes); i++)
+		fprintf(out, "%s %s\n", routes[i].method, routes[i].pattern);
+}

@@ -1,0 +1,54 @@
+/* Small helpers: time, encodings, constant-time comparison, files. */
+#ifndef OB_CORE_UTIL_H
+#define OB_CORE_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define OB_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Milliseconds on a clock that never jumps (for timeouts and rates). */
+int64_t ob_time_mono_ms(void);
+
+/* Milliseconds since the Unix epoch (for records a person reads). */
+int64_t ob_time_wall_ms(void);
+
+/* Writes ms since the epoch as "2026-11-24T20:52:00.123Z" into out (at least 25 bytes). */
+void ob_time_iso8601(int64_t wall_ms, char *out, size_t out_len);
+
+/* Lowercase hex of len bytes into out (2*len+1 bytes, NUL-terminated). */
+void ob_hex_encode(const unsigned char *in, size_t len, char *out);
+
+/* Decodes exactly out_len bytes from 2*out_len hex digits; returns 0 or OB_EINVAL. */
+int ob_hex_decode(const char *in, unsigned char *out, size_t out_len);
+
+/* Length of the unpadded base64url text of len bytes (without the NUL). */
+size_t ob_base64url_len(size_t len);
+
+/* Unpadded base64url of len bytes into out (ob_base64url_len(len)+1 bytes). */
+void ob_base64url_encode(const unsigned char *in, size_t len, char *out);
+
+/* True when the two buffers are equal; the time taken does not depend on where they differ. */
+bool ob_ct_equal(const void *a, const void *b, size_t len);
+
+/* Zeroes memory in a way the compiler may not drop. */
+void ob_secure_zero(void *buf, size_t len);
+
+/* Creates dir and its missing parents with mode; 0 or OB_EIO (errno kept). */
+int ob_mkdir_p(const char *dir, mode_t mode);
+
+/* Writes a whole file atomically: temp file in the same directory, fsync, rename,
+ * fsync of the directory. Readers see the old file or the new one, never a part. */
+int ob_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+/* Reads a whole file of at most max_len bytes into a new NUL-terminated buffer the caller
+ * frees. Returns 0, OB_ENOTFOUND, OB_ETOOBIG or OB_EIO. */
+int ob_read_file(const char *path, size_t max_len, char **out, size_t *out_len);
+
+/* Copies src into dst (dst_len bytes) and always NUL-terminates; returns OB_ETOOBIG when
+ * src did not fit (dst then holds a truncated copy). */
+int ob_strlcpy(char *dst, const char *src, size_t dst_len);
+
+#endif

@@ -1,0 +1,34 @@
+/* Shared between the store's own files; not part of its public interface. */
+#ifndef OB_STORE_INTERNAL_H
+#define OB_STORE_INTERNAL_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+struct ob_store {
+	sqlite3 *db;
+	pthread_mutex_t lock;     /* serializes every use of db and settings */
+	json_t *settings;         /* every setting's current value */
+	int64_t last_prune_ms;    /* last audit retention pass (monotonic) */
+	char path[4096];
+};
+
+/* Runs SQL with no result rows; the lock must be held. 0 or OB_EIO (logged). */
+int ob_store_exec(struct ob_store *store, const char *sql);
+
+/* Prepares a statement; the lock must be held. 0 or OB_EIO (logged). */
+int ob_store_prepare(struct ob_store *store, const char *sql, sqlite3_stmt **stmt);
+
+/* Writes an audit record inside the caller's transaction; the lock must be held. */
+int ob_store_audit_insert(struct ob_store *store, const struct ob_audit *audit,
+			  const char *result);
+
+/* Loads stored settings over the defaults and puts them into effect; lock held. */
+int ob_store_settings_load(struct ob_store *store);
+
+/* Deletes audit records older than the retention setting, at most once an hour. */
+void ob_store_audit_prune(struct ob_store *store);
+
+#endif

@@ -1,0 +1,56 @@
+#include "store/migrations.h"
+
+#include "core/util.h"
+
+/* Numbered schema migrations: entry i takes the store from version i to i+1. Never edit a
+ * migration that has shipped; add the next one. */
+static const char *const migrations[] = {
+	/* 1: settings, admin users, API keys, audit log */
+	"CREATE TABLE settings ("
+	"  name TEXT PRIMARY KEY,"
+	"  value TEXT NOT NULL,"
+	"  updated_ms INTEGER NOT NULL"
+	");"
+	"CREATE TABLE users ("
+	"  id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  role TEXT NOT NULL,"
+	"  password_hash TEXT NOT NULL,"
+	"  must_change_password INTEGER NOT NULL DEFAULT 0,"
+	"  disabled INTEGER NOT NULL DEFAULT 0,"
+	"  created_ms INTEGER NOT NULL,"
+	"  password_changed_ms INTEGER NOT NULL,"
+	"  last_login_ms INTEGER NOT NULL DEFAULT 0"
+	");"
+	"CREATE TABLE apikeys ("
+	"  id TEXT PRIMARY KEY,"
+	"  name TEXT NOT NULL,"
+	"  role TEXT NOT NULL,"
+	"  secret_sha256 BLOB NOT NULL CHECK (length(secret_sha256) = 32),"
+	"  created_by TEXT NOT NULL,"
+	"  created_ms INTEGER NOT NULL"
+	");"
+	"CREATE TABLE audit ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  at_ms INTEGER NOT NULL,"
+	"  actor TEXT NOT NULL,"
+	"  remote_addr TEXT,"
+	"  action TEXT NOT NULL,"
+	"  target TEXT,"
+	"  result TEXT NOT NULL,"
+	"  detail TEXT"
+	");"
+	"CREATE INDEX audit_at ON audit(at_ms);",
+};
+
+int ob_store_migration_count(void)
+{
+	return (int)OB_ARRAY_SIZE(migrations);
+}
+
+const char *ob_store_migration_sql(int version)
+{
+	if (version < 1 || version > ob_store_migration_count())
+		return NULL;
+	return migrations[version - 1];
+}

@@ -1,0 +1,182 @@
+/* The store: one SQLite database (WAL, foreign keys, synchronous=FULL) that is the only
+ * source of truth for configuration and state. Every function is thread-safe: calls are
+ * serialized on the store's mutex. Functions that change configuration take an audit
+ * record and write it in the same transaction as the change. */
+#ifndef OB_STORE_STORE_H
+#define OB_STORE_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ob_store;
+
+/* File name of the database inside the data directory. */
+#define OB_STORE_FILE "ottbox.db"
+
+/* Who did what, from where: written to the audit log with every change. All borrowed. */
+struct ob_audit {
+	const char *actor;       /* "user:admin", "apikey:1f2e…", "cli", "system" */
+	const char *remote_addr; /* client address, or NULL for local actions */
+	const char *action;      /* dotted verb: "settings.update", "user.create" */
+	const char *target;      /* what it acted on, or NULL */
+	const json_t *detail;    /* extra facts (never a secret), or NULL */
+};
+
+/* Opens (creating when missing) DATA_DIR/ottbox.db, checks it with PRAGMA quick_check and
+ * applies pending migrations. On failure returns OB_ECORRUPT (damaged store), OB_ECONFLICT
+ * (schema newer than this firmware) or OB_EIO, with a message for the operator in err. */
+int ob_store_open(const char *data_dir, struct ob_store **out, char *err, size_t err_len);
+
+/* Closes the database (checkpointing the WAL) and frees the store; sets *store to NULL. */
+void ob_store_close(struct ob_store **store);
+
+/* The schema version the store is at, and the newest this firmware knows. */
+int ob_store_schema_version(struct ob_store *store);
+int ob_store_schema_latest(void);
+
+/* Runs PRAGMA quick_check. Returns 0 when it says "ok", else OB_ECORRUPT with its first
+ * findings in msg. */
+int ob_store_quick_check(struct ob_store *store, char *msg, size_t msg_len);
+
+/* Writes a consistent copy of the live database to dest_path (SQLite online backup). */
+int ob_store_backup(struct ob_store *store, const char *dest_path, char *err, size_t err_len);
+
+/* ---- settings: declared once in settings.c ---- */
+
+enum ob_setting_type {
+	OB_SETTING_INT,
+	OB_SETTING_BOOL,
+	OB_SETTING_STRING,
+	OB_SETTING_ENUM,
+};
+
+/* The declaration of one setting. One table of these drives storage, validation, the API
+ * schema and its error messages. */
+struct ob_setting {
+	const char *name;
+	enum ob_setting_type type;
+	const char *description;
+	const char *unit;           /* "s", "days" or NULL */
+	long long int_default;      /* OB_SETTING_INT and OB_SETTING_BOOL (0/1) */
+	long long int_min;
+	long long int_max;
+	const char *str_default;    /* OB_SETTING_STRING and OB_SETTING_ENUM */
+	size_t str_max;             /* longest string, in bytes */
+	const char *const *choices; /* OB_SETTING_ENUM: NULL-terminated list */
+	/* Extra rule after type and bounds; 0 or OB_EINVAL with a message (optional). */
+	int (*validate)(const json_t *value, char *err, size_t err_len);
+	/* Puts a value into effect, at start and after every change (optional). */
+	void (*apply)(const json_t *value);
+};
+
+/* The declared settings table and its length. */
+const struct ob_setting *ob_store_settings_table(size_t *count);
+
+/* Checks a partial settings object against the declarations: known names, types, bounds,
+ * validators. `current` (may be NULL) is the full settings object the patch applies to, for
+ * rules across settings. Returns 0 or OB_EINVAL with a message naming the setting. */
+int ob_store_settings_validate(const json_t *patch, const json_t *current, char *err,
+			       size_t err_len);
+
+/* The schema of all settings as a JSON array (for the API and the console's forms). */
+json_t *ob_store_settings_schema(void);
+
+/* A new object holding every setting's current value. */
+json_t *ob_store_settings_get(struct ob_store *store);
+
+/* Validates and applies a partial update in one transaction with its audit record; on
+ * success puts the new values into effect. Returns 0, OB_EINVAL (message in err) or OB_EIO. */
+int ob_store_settings_patch(struct ob_store *store, const json_t *patch,
+			    const struct ob_audit *audit, char *err, size_t err_len);
+
+/* The current value of an integer or boolean setting (its default when unknown). */
+long long ob_store_setting_int(struct ob_store *store, const char *name);
+
+/* ---- admin users ---- */
+
+#define OB_USER_NAME_MAX 32
+#define OB_ROLE_NAME_MAX 16
+#define OB_PASSWORD_HASH_MAX 160
+
+struct ob_user {
+	int64_t id;
+	char name[OB_USER_NAME_MAX + 1];
+	char role[OB_ROLE_NAME_MAX + 1];
+	char password_hash[OB_PASSWORD_HASH_MAX + 1]; /* encoded Argon2id */
+	bool must_change_password;  /* set for generated and admin-assigned passwords */
+	bool disabled;
+	int64_t created_ms;
+	int64_t password_changed_ms;
+	int64_t last_login_ms;      /* 0 when never */
+};
+
+/* Checks a user name: 1 to 32 of a-z, 0-9, '.', '_', '-', starting with a letter or digit. */
+int ob_store_user_name_check(const char *name, char *err, size_t err_len);
+
+/* Adds a user. OB_EEXIST when the name is taken. */
+int ob_store_user_create(struct ob_store *store, const struct ob_user *user,
+			 const struct ob_audit *audit);
+
+/* Reads a user by name into out. OB_ENOTFOUND when there is none. */
+int ob_store_user_get(struct ob_store *store, const char *name, struct ob_user *out);
+
+/* Writes role, password hash and flags of an existing user (by id). Refuses, with
+ * OB_ECONFLICT, a change that would leave the box without an enabled admin. */
+int ob_store_user_update(struct ob_store *store, const struct ob_user *user,
+			 const struct ob_audit *audit);
+
+/* Records a successful login time without an audit row (the caller audits the login). */
+int ob_store_user_touch_login(struct ob_store *store, int64_t user_id, int64_t wall_ms);
+
+/* Deletes a user. OB_ENOTFOUND, or OB_ECONFLICT when it is the last enabled admin. */
+int ob_store_user_delete(struct ob_store *store, const char *name, const struct ob_audit *audit);
+
+/* Number of enabled users with the admin role. */
+int ob_store_user_count_admins(struct ob_store *store, int *count);
+
+/* A new array of users as the API shows them (never the password hash). */
+json_t *ob_store_user_list(struct ob_store *store);
+
+/* A user as the API shows it. */
+json_t *ob_store_user_to_json(const struct ob_user *user);
+
+/* ---- API keys ---- */
+
+#define OB_APIKEY_ID_LEN 16    /* hex characters */
+#define OB_APIKEY_NAME_MAX 64
+
+struct ob_apikey {
+	char id[OB_APIKEY_ID_LEN + 1];
+	char name[OB_APIKEY_NAME_MAX + 1];
+	char role[OB_ROLE_NAME_MAX + 1];
+	unsigned char secret_sha256[32]; /* the key's secret part is never stored */
+	char created_by[OB_USER_NAME_MAX + 16];
+	int64_t created_ms;
+};
+
+/* Adds an API key. OB_EEXIST when the id is taken. */
+int ob_store_apikey_create(struct ob_store *store, const struct ob_apikey *key,
+			   const struct ob_audit *audit);
+
+/* Reads a key by id. OB_ENOTFOUND when there is none. */
+int ob_store_apikey_get(struct ob_store *store, const char *id, struct ob_apikey *out);
+
+/* Deletes a key by id. OB_ENOTFOUND when there is none. */
+int ob_store_apikey_delete(struct ob_store *store, const char *id, const struct ob_audit *audit);
+
+/* A new array of keys as the API shows them (never the secret or its hash). */
+json_t *ob_store_apikey_list(struct ob_store *store);
+
+/* ---- audit log ---- */
+
+/* Appends one audit record on its own (for events that change nothing, such as logins);
+ * result is "ok" or "denied". */
+int ob_store_audit_add(struct ob_store *store, const struct ob_audit *audit, const char *result);
+
+/* A new array of audit records, newest first, with ids below before_id (0: from the newest),
+ * at most limit of them. */
+json_t *ob_store_audit_list(struct ob_store *store, int64_t before_id, int limit);
+
+#endif

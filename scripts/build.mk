@@ -1,0 +1,113 @@
+# The build proper: included .config picks the sources, objects go under $(O).
+# Called by the top Makefile; not meant to be run by hand.
+
+include .config
+
+O ?= output
+BUILD := $(O)/build
+GEN := $(O)/include/generated
+CC ?= gcc
+
+VERSION := $(shell cat VERSION)
+BUILD_ID := $(shell git describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)
+
+WARNINGS := -Wall -Wextra -Werror -Wformat=2 -Wvla -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c11 $(WARNINGS) -fstack-protector-strong -fPIE -pthread
+CPPFLAGS += -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -Ifirmware -Idrivers-glue -I$(O)/include \
+	-DOB_VERSION='"$(VERSION)"' -DOB_BUILD_ID='"$(BUILD_ID)"'
+LDFLAGS += -pie -Wl,-z,relro,-z,now -pthread
+LDLIBS := -lcivetweb -lmbedx509 -lmbedtls -lmbedcrypto -largon2 -ljansson -lsqlite3 \
+	-lavcodec -lavutil
+
+# ---- sources, by feature ----
+lib-y := \
+	firmware/core/err.c firmware/core/log.c firmware/core/json.c firmware/core/rand.c \
+	firmware/core/util.c \
+	firmware/store/store.c firmware/store/migrations.c firmware/store/settings.c \
+	firmware/store/users.c \
+	firmware/access/role.c firmware/access/password.c firmware/access/session.c \
+	firmware/access/ratelimit.c firmware/access/apikey.c firmware/access/bootstrap.c \
+	firmware/api/router.c firmware/api/errors.c firmware/api/server.c \
+	firmware/api/handlers_system.c firmware/api/handlers_settings.c \
+	firmware/api/handlers_session.c firmware/api/handlers_users.c \
+	drivers-glue/hw.c
+lib-$(CONFIG_HTTPS) += firmware/api/tls.c
+lib-$(CONFIG_HW_SOFTWARE) += drivers-glue/sw.c
+
+# ---- variants: the firmware, and the same code under ASan+UBSan for the tests ----
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	-fno-omit-frame-pointer
+
+lib-objs := $(lib-y:%.c=$(BUILD)/%.o)
+lib-objs-asan := $(lib-y:%.c=$(BUILD)-asan/%.o)
+
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/unit/%)
+UNIT_BINS_ASAN := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/unit-asan/%)
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_REPLAY := $(FUZZ_SRCS:tests/fuzz/%.c=$(O)/tests/fuzz-replay/%)
+
+.PHONY: all firmware www unit-bins fuzz-bins asan-daemon
+all: firmware www
+
+firmware: $(O)/bin/ottboxd
+
+$(GEN)/autoconf.h: .config Kconfig scripts/kconfig.py
+	@mkdir -p $(GEN)
+	/usr/bin/python3 scripts/kconfig.py header $@
+
+$(BUILD)/%.o: %.c $(GEN)/autoconf.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)-asan/%.o: %.c $(GEN)/autoconf.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN_FLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libottbox.a: $(lib-objs)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)-asan/libottbox.a: $(lib-objs-asan)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(O)/bin/ottboxd: $(BUILD)/firmware/main.o $(BUILD)/libottbox.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The daemon under ASan+UBSan: the integration tests run against it.
+asan-daemon: $(O)/bin/ottboxd-asan
+$(O)/bin/ottboxd-asan: $(BUILD)-asan/firmware/main.o $(BUILD)-asan/libottbox.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+# The console's static files, copied where ottboxd looks for them (BINDIR/../share/ottbox/www).
+WWW_SRCS := $(shell find webui -type f 2>/dev/null)
+WWW_OUT := $(WWW_SRCS:webui/%=$(O)/share/ottbox/www/%)
+www: $(WWW_OUT)
+$(O)/share/ottbox/www/%: webui/%
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+unit-bins: $(UNIT_BINS) $(UNIT_BINS_ASAN)
+$(O)/tests/unit/%: tests/unit/%.c $(BUILD)/libottbox.a $(GEN)/autoconf.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(BUILD)/libottbox.a \
+		$(LDLIBS) -lcmocka
+$(O)/tests/unit-asan/%: tests/unit/%.c $(BUILD)-asan/libottbox.a $(GEN)/autoconf.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN_FLAGS) -Wno-missing-prototypes -o $@ $< \
+		$(BUILD)-asan/libottbox.a $(LDLIBS) -lcmocka
+
+# Fuzz harnesses built with a replay driver (every corpus file, under ASan+UBSan); `make
+# fuzz` builds them with libFuzzer instead.
+fuzz-bins: $(FUZZ_REPLAY)
+$(O)/tests/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay.c $(BUILD)-asan/libottbox.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN_FLAGS) -Wno-missing-prototypes -o $@ $< \
+		tests/fuzz/replay.c $(BUILD)-asan/libottbox.a $(LDLIBS)
+
+-include $(lib-objs:.o=.d) $(lib-objs-asan:.o=.d) $(BUILD)/firmware/main.d \
+	$(BUILD)-asan/firmware/main.d

@@ -1,0 +1,50 @@
+#!/bin/bash
+# Installs what the build (run) or the tests (test) need and is missing: Debian packages
+# with apt-get, npm packages from the lock file. Quick when everything is there; prints the
+# exact command instead when not root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=${1:-run}
+run_pkgs=(
+	build-essential pkg-config git python3 python3-kconfiglib
+	libcivetweb-dev libssl-dev libsqlite3-dev libmbedtls-dev libjansson-dev libargon2-dev
+	libavcodec-dev libavutil-dev
+)
+test_pkgs=(
+	libcmocka-dev cppcheck sqlite3 curl python3-yaml clang
+)
+pkgs=("${run_pkgs[@]}")
+[ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${pkgs[@]}"; do
+	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+	[ "$status" = installed ] || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+	cmd="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${missing[*]}"
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "ottbox: these Debian packages are missing: ${missing[*]}" >&2
+		echo "ottbox: install them as root, then run make again:" >&2
+		echo "  sudo sh -c '$cmd'" >&2
+		exit 1
+	fi
+	echo "ottbox: installing ${missing[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# npm packages (browser test tools) come from the lock file, only when the tree has one.
+if [ "$mode" = test ] && [ -f package-lock.json ]; then
+	stamp=node_modules/.ottbox-lock-stamp
+	if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
+		if ! command -v npm >/dev/null; then
+			echo "ottbox: npm is missing; install Debian's nodejs and npm packages" >&2
+			exit 1
+		fi
+		npm ci --no-audit --no-fund
+		cp package-lock.json "$stamp"
+	fi
+fi
