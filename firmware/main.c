@@ -31,6 +31,8 @@ struct options {
 	const char *listen_tls;
 	const char *www_dir;
 	char www_default[PATH_MAX];
+	bool log_level_given;       /* --log-level wins over the stored setting at start */
+	enum ob_log_level log_level;
 };
 
 struct command {
@@ -72,6 +74,8 @@ static int run_daemon(struct options *opts)
 		ob_error(MODULE, "%s", err);
 		return 1;
 	}
+	if (opts->log_level_given)
+		ob_log_set_level(opts->log_level);
 	ob_info(MODULE, "store %s/%s at schema version %d", opts->data_dir, OB_STORE_FILE,
 		ob_store_schema_version(store));
 	ret = ob_access_bootstrap_admin(store, opts->data_dir, stdout);
@@ -427,7 +431,6 @@ static int run_command(struct options *opts, int argc, char **argv)
 	struct ob_store *store = NULL;
 	const struct command *cmd = NULL;
 	int skip = 1;
-	char err[1024];
 	int ret;
 
 	for (size_t i = 0; i < OB_ARRAY_SIZE(commands) && !cmd; i++) {
@@ -444,6 +447,8 @@ static int run_command(struct options *opts, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (cmd->needs_store) {
+		char err[1024];
+
 		ret = ob_store_open(opts->data_dir, &store, err, sizeof(err));
 		if (ret != 0) {
 			fprintf(stderr, "ottboxd: %s\n", err);
@@ -495,7 +500,6 @@ int main(int argc, char **argv)
 		.listen_tls = CONFIG_DEFAULT_LISTEN_TLS,
 #endif
 	};
-	enum ob_log_level level;
 	int c;
 	int ret;
 
@@ -516,11 +520,12 @@ int main(int argc, char **argv)
 			opts.www_dir = optarg;
 			break;
 		case 'v':
-			if (ob_log_level_parse(optarg, &level) != 0) {
+			if (ob_log_level_parse(optarg, &opts.log_level) != 0) {
 				fprintf(stderr, "ottboxd: --log-level must be error, warn, info or debug\n");
 				return EXIT_USAGE;
 			}
-			ob_log_set_level(level);
+			opts.log_level_given = true;
+			ob_log_set_level(opts.log_level);
 			break;
 		case 'h':
 			usage(stdout);

@@ -111,3 +111,8 @@ $(O)/tests/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay.c $(BUILD)-asan/libot
 
 -include $(lib-objs:.o=.d) $(lib-objs-asan:.o=.d) $(BUILD)/firmware/main.d \
 	$(BUILD)-asan/firmware/main.d
+
+# For tools that build the library their own way (scripts/fuzz.sh).
+.PHONY: print-lib-srcs
+print-lib-srcs:
+	@echo $(lib-y)

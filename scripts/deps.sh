@@ -12,7 +12,7 @@ run_pkgs=(
 	libavcodec-dev libavutil-dev
 )
 test_pkgs=(
-	libcmocka-dev cppcheck sqlite3 curl python3-yaml clang
+	libcmocka-dev cppcheck sqlite3 curl python3-yaml
 )
 pkgs=("${run_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")

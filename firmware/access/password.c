@@ -16,7 +16,7 @@
 #define ARGON2_SALT_BYTES 16
 #define ARGON2_HASH_BYTES 32
 
-/* Sorted, lowercase; compared case-insensitively. Only entries of 8+ characters matter,
+/* Lowercase; compared case-insensitively. Only entries of 8+ characters matter,
  * since shorter ones fail the length rule first. */
 static const char *const common_passwords[] = {
 	"00000000", "11111111", "11223344", "12121212", "123123123", "12341234", "12344321",
@@ -35,15 +35,12 @@ static const char *const common_passwords[] = {
 	"zxcvbnm1", "zxcvbnmm",
 };
 
-static int cmp_nocase(const void *key, const void *elem)
-{
-	return strcasecmp((const char *)key, *(const char *const *)elem);
-}
-
 bool ob_access_password_is_common(const char *password)
 {
-	return bsearch(password, common_passwords, OB_ARRAY_SIZE(common_passwords),
-		       sizeof(common_passwords[0]), cmp_nocase) != NULL;
+	for (size_t i = 0; i < OB_ARRAY_SIZE(common_passwords); i++)
+		if (strcasecmp(password, common_passwords[i]) == 0)
+			return true;
+	return false;
 }
 
 /* Counts UTF-8 characters; -1 when the text is not valid UTF-8 or holds control bytes. */

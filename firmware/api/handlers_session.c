@@ -63,7 +63,7 @@ void ob_api_post_session(struct ob_req *req)
 	struct ob_user user;
 	char err[256];
 	char addr_key[96];
-	char user_key[64];
+	char user_key[64] = "";
 	char actor[64] = "user:?";
 	char session_id[OB_SESSION_ID_CHARS + 1];
 	char cookie[256];

@@ -44,12 +44,13 @@ static long long proc_kib_field(const char *path, const char *key)
 
 static json_t *cpu_info(void)
 {
-	char line[512];
 	char model[256] = "unknown";
 	double load[3] = { 0, 0, 0 };
 	FILE *f = fopen("/proc/cpuinfo", "re");
 
 	if (f) {
+		char line[512];
+
 		while (fgets(line, sizeof(line), f)) {
 			char *colon = strchr(line, ':');
 

@@ -179,7 +179,6 @@ static int authenticate_session(struct ob_req *req, const char *cookies,
 				const struct ob_route *route)
 {
 	struct ob_store *store = req->api->store;
-	const char *csrf;
 
 	if (!cookies || mg_get_cookie(cookies, "ob_session", req->session_id,
 				      sizeof(req->session_id)) != OB_SESSION_ID_CHARS ||
@@ -201,7 +200,8 @@ static int authenticate_session(struct ob_req *req, const char *cookies,
 	if (ob_access_role_perms(req->session.role, &req->perms) != 0)
 		req->perms = 0;
 	if (is_state_changing(req->info->request_method)) {
-		csrf = mg_get_header(req->conn, "X-CSRF-Token");
+		const char *csrf = mg_get_header(req->conn, "X-CSRF-Token");
+
 		if (!csrf || strlen(csrf) != OB_CSRF_CHARS ||
 		    !ob_ct_equal(csrf, req->session.csrf, OB_CSRF_CHARS)) {
 			ob_api_reply_error(req, 403, "csrf",
