@@ -285,10 +285,12 @@ static int cmd_apikey_create(struct options *opts, struct ob_store *store, int a
 		fprintf(stderr, "ottboxd: role: must be one of %s\n", ob_access_role_names());
 		return EXIT_USAGE;
 	}
-	if (!*name || ob_strlcpy(key.name, name, sizeof(key.name)) != 0) {
-		fprintf(stderr, "ottboxd: name: must be 1 to %d characters\n", OB_APIKEY_NAME_MAX);
+	if (ob_utf8_chars(name) < 1 || ob_utf8_chars(name) > OB_APIKEY_NAME_CHARS) {
+		fprintf(stderr, "ottboxd: name: must be 1 to %d printable characters\n",
+			OB_APIKEY_NAME_CHARS);
 		return EXIT_USAGE;
 	}
+	ob_strlcpy(key.name, name, sizeof(key.name));
 	ob_strlcpy(key.role, role, sizeof(key.role));
 	ob_strlcpy(key.created_by, "cli", sizeof(key.created_by));
 	ret = ob_access_apikey_generate(key.id, token, sizeof(token), key.secret_sha256);

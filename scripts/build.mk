@@ -17,6 +17,10 @@ CFLAGS += -std=c11 $(WARNINGS) -fstack-protector-strong -fPIE -pthread
 CPPFLAGS += -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -Ifirmware -Idrivers-glue -I$(O)/include \
 	-DOB_VERSION='"$(VERSION)"' -DOB_BUILD_ID='"$(BUILD_ID)"'
 LDFLAGS += -pie -Wl,-z,relro,-z,now -pthread
+# DT_RPATH (not RUNPATH): also searched by dlopen() calls from libcivetweb, so CivetWeb finds
+# the OpenSSL shim in BINDIR/../lib/ottbox before the system's libssl.so.
+LDFLAGS += -Wl,--disable-new-dtags -Wl,-rpath,'$$ORIGIN/../lib/ottbox'
+
 LDLIBS := -lcivetweb -lmbedx509 -lmbedtls -lmbedcrypto -largon2 -ljansson -lsqlite3 \
 	-lavcodec -lavutil
 
@@ -34,6 +38,7 @@ lib-y := \
 	drivers-glue/hw.c
 lib-$(CONFIG_HTTPS) += firmware/api/tls.c
 lib-$(CONFIG_HW_SOFTWARE) += drivers-glue/sw.c
+tls-shim-$(CONFIG_HTTPS) := $(O)/lib/ottbox/libssl.so $(O)/lib/ottbox/libcrypto.so
 
 # ---- variants: the firmware, and the same code under ASan+UBSan for the tests ----
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
@@ -51,17 +56,27 @@ FUZZ_REPLAY := $(FUZZ_SRCS:tests/fuzz/%.c=$(O)/tests/fuzz-replay/%)
 .PHONY: all firmware www unit-bins fuzz-bins asan-daemon
 all: firmware www
 
-firmware: $(O)/bin/ottboxd
+firmware: $(O)/bin/ottboxd $(tls-shim-y)
+
+# The OpenSSL shim CivetWeb loads (see firmware/api/openssl_compat.c), and libcrypto beside it.
+$(O)/lib/ottbox/libssl.so: firmware/api/openssl_compat.c scripts/build.mk
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wno-missing-prototypes -shared -fPIC -Wl,-soname,libssl.so -o $@ $< \
+		-l:libssl.so.3 -l:libcrypto.so.3
+$(O)/lib/ottbox/libcrypto.so:
+	@mkdir -p $(dir $@)
+	ln -sf $$($(CC) -print-file-name=libcrypto.so.3) $@
 
 $(GEN)/autoconf.h: .config Kconfig scripts/kconfig.py
 	@mkdir -p $(GEN)
 	/usr/bin/python3 scripts/kconfig.py header $@
 
-$(BUILD)/%.o: %.c $(GEN)/autoconf.h
+# Objects and links depend on this file: a change of flags rebuilds what they touch.
+$(BUILD)/%.o: %.c $(GEN)/autoconf.h scripts/build.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)-asan/%.o: %.c $(GEN)/autoconf.h
+$(BUILD)-asan/%.o: %.c $(GEN)/autoconf.h scripts/build.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN_FLAGS) -MMD -MP -c $< -o $@
 
@@ -73,15 +88,15 @@ $(BUILD)-asan/libottbox.a: $(lib-objs-asan)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(O)/bin/ottboxd: $(BUILD)/firmware/main.o $(BUILD)/libottbox.a
+$(O)/bin/ottboxd: $(BUILD)/firmware/main.o $(BUILD)/libottbox.a scripts/build.mk
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LDLIBS)
 
 # The daemon under ASan+UBSan: the integration tests run against it.
-asan-daemon: $(O)/bin/ottboxd-asan
-$(O)/bin/ottboxd-asan: $(BUILD)-asan/firmware/main.o $(BUILD)-asan/libottbox.a
+asan-daemon: $(O)/bin/ottboxd-asan $(tls-shim-y)
+$(O)/bin/ottboxd-asan: $(BUILD)-asan/firmware/main.o $(BUILD)-asan/libottbox.a scripts/build.mk
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) $(SAN_FLAGS) -o $@ $(filter %.o %.a,$^) $(LDLIBS)
 
 # The console's static files, copied where ottboxd looks for them (BINDIR/../share/ottbox/www).
 WWW_SRCS := $(shell find webui -type f 2>/dev/null)

@@ -43,53 +43,10 @@ bool ob_access_password_is_common(const char *password)
 	return false;
 }
 
-/* Counts UTF-8 characters; -1 when the text is not valid UTF-8 or holds control bytes. */
-static long utf8_count(const char *text)
-{
-	const unsigned char *p = (const unsigned char *)text;
-	long n = 0;
-
-	while (*p) {
-		size_t extra;
-		unsigned cp;
-
-		if (*p < 0x20 || *p == 0x7f)
-			return -1;
-		if (*p < 0x80) {
-			p++;
-			n++;
-			continue;
-		}
-		if ((*p & 0xe0) == 0xc0) {
-			extra = 1;
-			cp = *p & 0x1f;
-		} else if ((*p & 0xf0) == 0xe0) {
-			extra = 2;
-			cp = *p & 0x0f;
-		} else if ((*p & 0xf8) == 0xf0) {
-			extra = 3;
-			cp = *p & 0x07;
-		} else {
-			return -1;
-		}
-		p++;
-		for (size_t i = 0; i < extra; i++, p++) {
-			if ((*p & 0xc0) != 0x80)
-				return -1;
-			cp = cp << 6 | (*p & 0x3f);
-		}
-		if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800) ||
-		    (extra == 3 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return -1;
-		n++;
-	}
-	return n;
-}
-
 int ob_access_password_policy(const char *password, const char *user_name, char *err,
 			      size_t err_len)
 {
-	long chars = utf8_count(password);
+	long chars = ob_utf8_chars(password);
 
 	if (chars < 0) {
 		snprintf(err, err_len, "password: must be valid UTF-8 text without control characters");

@@ -22,7 +22,12 @@ static const struct ob_json_field password_fields[] = {
 	{ "new_password", OB_JSON_STRING, true },
 };
 
-/* Checks both rate-limit keys; sends 429 and returns nonzero when either must wait. */
+/* An address gets this many times the per-user allowance: many people may share one (a NAT,
+ * an office), and a successful login does not clear its count. */
+#define ADDRESS_ALLOWANCE_FACTOR 4
+
+/* Checks the rate-limit keys given (either may be NULL); sends 429 and returns nonzero when
+ * one must wait. */
 static int login_allowed(struct ob_req *req, const char *addr_key, const char *user_key)
 {
 	int64_t wait_addr = 0;
@@ -32,7 +37,8 @@ static int login_allowed(struct ob_req *req, const char *addr_key, const char *u
 	char header[64];
 	char message[256];
 
-	ob_access_ratelimit_check(req->api->login_limits, addr_key, now, &wait_addr);
+	if (addr_key)
+		ob_access_ratelimit_check(req->api->login_limits, addr_key, now, &wait_addr);
 	if (user_key)
 		ob_access_ratelimit_check(req->api->login_limits, user_key, now, &wait_user);
 	wait = wait_addr > wait_user ? wait_addr : wait_user;
@@ -47,12 +53,12 @@ static int login_allowed(struct ob_req *req, const char *addr_key, const char *u
 	return -1;
 }
 
-static void count_failure(struct ob_req *req, const char *key)
+static void count_failure(struct ob_req *req, const char *key, int factor)
 {
 	struct ob_store *store = req->api->store;
 
 	ob_access_ratelimit_failure(req->api->login_limits, key, ob_time_mono_ms(),
-				    (int)ob_store_setting_int(store, "login_free_attempts"),
+				    (int)ob_store_setting_int(store, "login_free_attempts") * factor,
 				    ob_store_setting_int(store, "login_backoff_max_s") * 1000);
 }
 
@@ -98,9 +104,9 @@ void ob_api_post_session(struct ob_req *req)
 		struct ob_audit audit = { .actor = actor, .remote_addr = req->remote_addr,
 					  .action = "session.login" };
 
-		count_failure(req, addr_key);
+		count_failure(req, addr_key, ADDRESS_ALLOWANCE_FACTOR);
 		if (known)
-			count_failure(req, user_key);
+			count_failure(req, user_key, 1);
 		ob_store_audit_add(store, &audit, "denied");
 		ob_info(MODULE, "failed login for \"%s\" from %s", known ? name : "(unknown user)",
 			req->remote_addr);
@@ -112,7 +118,8 @@ void ob_api_post_session(struct ob_req *req)
 				   "this account is disabled; ask an admin to enable it");
 		goto out;
 	}
-	ob_access_ratelimit_success(req->api->login_limits, addr_key);
+	/* Only the user's count: clearing the address's would let someone holding one account
+	 * reset the backoff between guesses at others. */
 	ob_access_ratelimit_success(req->api->login_limits, user_key);
 	/* A new id at every login; a session the client still carried ends here. */
 	{
@@ -179,8 +186,10 @@ void ob_api_delete_session(struct ob_req *req)
 
 	ob_access_session_destroy(req->api->sessions, req->session_id);
 	ob_store_audit_add(req->api->store, &audit, "ok");
-	ob_api_reply_empty(req, "Set-Cookie: ob_session=; Path=/; HttpOnly; SameSite=Strict; "
-				"Max-Age=0\r\n");
+	ob_api_reply_empty(req, req->is_tls ? "Set-Cookie: ob_session=; Path=/; HttpOnly; "
+					      "SameSite=Strict; Max-Age=0; Secure\r\n"
+					    : "Set-Cookie: ob_session=; Path=/; HttpOnly; "
+					      "SameSite=Strict; Max-Age=0\r\n");
 }
 
 void ob_api_post_session_password(struct ob_req *req)
@@ -202,7 +211,7 @@ void ob_api_post_session_password(struct ob_req *req)
 	current = json_string_value(json_object_get(req->body, "current_password"));
 	next = json_string_value(json_object_get(req->body, "new_password"));
 	snprintf(user_key, sizeof(user_key), "user:%s", req->user);
-	if (login_allowed(req, user_key, NULL) != 0)
+	if (login_allowed(req, NULL, user_key) != 0)
 		return;
 	if (ob_store_user_get(store, req->user, &user) != 0) {
 		ob_api_reply_error(req, 401, "unauthenticated", "this user no longer exists");
@@ -211,7 +220,7 @@ void ob_api_post_session_password(struct ob_req *req)
 	if (ob_access_password_verify(user.password_hash, current) != 0) {
 		struct ob_audit audit = ob_api_audit(req, "user.password_change", req->user, NULL);
 
-		count_failure(req, user_key);
+		count_failure(req, user_key, 1);
 		ob_store_audit_add(store, &audit, "denied");
 		ob_api_reply_error(req, 403, "wrong_password", "current_password: is wrong");
 		goto out;
@@ -226,6 +235,8 @@ void ob_api_post_session_password(struct ob_req *req)
 		goto out;
 	}
 	ret = ob_access_password_hash(next, user.password_hash, sizeof(user.password_hash));
+	if (ret != 0)
+		ret = OB_EINTERNAL;
 	if (ret == 0) {
 		struct ob_audit audit = ob_api_audit(req, "user.password_change", req->user, NULL);
 

@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,16 +66,12 @@ void ob_api_post_users(struct ob_req *req)
 		ob_api_reply_error(req, 400, "invalid", "%s", err);
 		return;
 	}
+	if (check_role(req, json_string_value(json_object_get(req->body, "role"))) != 0)
+		return;
 	ob_strlcpy(user.name, json_string_value(json_object_get(req->body, "name")),
 		   sizeof(user.name));
-	if (ob_strlcpy(user.role, json_string_value(json_object_get(req->body, "role")),
-		       sizeof(user.role)) != 0 ||
-	    check_role(req, json_string_value(json_object_get(req->body, "role"))) != 0) {
-		if (!req->status)
-			ob_api_reply_error(req, 400, "invalid", "role: must be one of %s",
-					   ob_access_role_names());
-		return;
-	}
+	ob_strlcpy(user.role, json_string_value(json_object_get(req->body, "role")),
+		   sizeof(user.role));
 	password = json_string_value(json_object_get(req->body, "password"));
 	if (ob_access_password_policy(password, user.name, err, sizeof(err)) != 0) {
 		ob_api_reply_error(req, 400, "invalid", "%s", err);
@@ -84,6 +81,8 @@ void ob_api_post_users(struct ob_req *req)
 	 * replace it at first login. */
 	user.must_change_password = bool_field(req->body, "must_change_password", true);
 	ret = ob_access_password_hash(password, user.password_hash, sizeof(user.password_hash));
+	if (ret != 0)
+		ret = OB_EINTERNAL;
 	if (ret == 0) {
 		json_t *detail = json_pack("{s:s, s:b}", "role", user.role, "must_change_password",
 					   user.must_change_password);
@@ -164,7 +163,7 @@ void ob_api_patch_user(struct ob_req *req)
 		ret = ob_access_password_hash(json_string_value(value), user.password_hash,
 					      sizeof(user.password_hash));
 		if (ret != 0) {
-			ob_api_reply_err(req, ret, "the password could not be hashed");
+			ob_api_reply_err(req, OB_EINTERNAL, "the password could not be hashed");
 			goto out;
 		}
 		ends_sessions = true;
@@ -235,17 +234,13 @@ void ob_api_get_apikeys(struct ob_req *req)
 
 static int check_key_name(struct ob_req *req, const char *name)
 {
-	size_t len = strlen(name);
+	long chars = ob_utf8_chars(name);
 
-	for (size_t i = 0; i < len; i++) {
-		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
-			len = 0;
-	}
-	if (len < 1 || len > OB_APIKEY_NAME_MAX) {
+	if (chars < 1 || chars > OB_APIKEY_NAME_CHARS) {
 		ob_api_reply_error(req, 400, "invalid",
 				   "name: must be 1 to %d printable characters, saying what the key "
 				   "is for (\"paywall\", \"fleet\")",
-				   OB_APIKEY_NAME_MAX);
+				   OB_APIKEY_NAME_CHARS);
 		return -1;
 	}
 	return 0;
@@ -320,14 +315,21 @@ static int query_int(struct ob_req *req, const char *name, long long min, long l
 		     long long *value)
 {
 	const char *query = req->info->query_string;
-	char text[32];
-	char *end;
-	long long v;
+	char text[32] = "";
+	char *end = text;
+	long long v = 0;
+	int found;
 
-	if (!query || mg_get_var(query, strlen(query), name, text, sizeof(text)) < 0)
+	if (!query)
 		return 0;
-	v = strtoll(text, &end, 10);
-	if (!text[0] || *end || v < min || v > max) {
+	found = mg_get_var(query, strlen(query), name, text, sizeof(text));
+	if (found == -1)
+		return 0; /* not given */
+	if (found >= 0) {
+		errno = 0;
+		v = strtoll(text, &end, 10);
+	}
+	if (found < 0 || !text[0] || *end || errno == ERANGE || v < min || v > max) {
 		ob_api_reply_error(req, 400, "invalid", "%s: must be an integer from %lld to %lld",
 				   name, min, max);
 		return -1;

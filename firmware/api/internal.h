@@ -102,6 +102,10 @@ void ob_api_reply_empty(struct ob_req *req, const char *extra_headers);
 struct ob_audit ob_api_audit(const struct ob_req *req, const char *action, const char *target,
 			     const json_t *detail);
 
+/* Checks that the OpenSSL CivetWeb will load has every function it calls; 0, or
+ * OB_EUNSUPPORTED with the reason and the way out in err. */
+int ob_api_tls_check_runtime(char *err, size_t err_len);
+
 /* Handlers, grouped by file. */
 void ob_api_get_health(struct ob_req *req);
 void ob_api_get_system(struct ob_req *req);

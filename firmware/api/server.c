@@ -33,14 +33,20 @@ static const char *reason_phrase(int status)
 void ob_api_reply_json_headers(struct ob_req *req, int status, const char *extra_headers,
 			       json_t *body)
 {
+	static const char out_of_memory[] =
+		"{\"error\":{\"code\":\"no_memory\",\"message\":\"out of memory building "
+		"the answer; try again\"}}";
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	size_t len = text ? strlen(text) : 0;
 
+	if (!text && status != 204) {
+		status = 500;
+		len = sizeof(out_of_memory) - 1;
+	}
 	req->status = status;
 	mg_printf(req->conn, "HTTP/1.1 %d %s\r\n%s%sContent-Length: %zu\r\n\r\n", status,
 		  reason_phrase(status), api_headers, extra_headers ? extra_headers : "", len + 1);
-	if (text)
-		mg_write(req->conn, text, len);
+	mg_write(req->conn, text ? text : out_of_memory, len);
 	mg_write(req->conn, "\n", 1);
 	if (text)
 		ob_secure_zero(text, len);
@@ -156,18 +162,30 @@ static bool is_state_changing(const char *method)
 	       strcmp(method, "OPTIONS") != 0;
 }
 
+static const char www_authenticate[] = "WWW-Authenticate: Bearer realm=\"ottbox\"\r\n";
+
+static void reply_unauthenticated(struct ob_req *req, const char *message)
+{
+	ob_api_reply_error_headers(req, 401, "unauthenticated", www_authenticate, message);
+}
+
 static int authenticate_apikey(struct ob_req *req, const char *token)
 {
 	struct ob_apikey key;
 	unsigned char presented[32];
 	char id[OB_APIKEY_ID_LEN + 1];
+	int ret = OB_EAUTH;
 
-	if (ob_access_apikey_parse(token, id, presented) != 0 ||
-	    ob_store_apikey_get(req->api->store, id, &key) != 0 ||
-	    !ob_ct_equal(presented, key.secret_sha256, sizeof(presented)) ||
+	if (ob_access_apikey_parse(token, id, presented) == 0)
+		ret = ob_store_apikey_get(req->api->store, id, &key);
+	if (ret != 0 && ret != OB_EAUTH && ret != OB_ENOTFOUND) {
+		ob_api_reply_err(req, ret, "the API key cannot be checked right now; try again");
+		return -1;
+	}
+	if (ret != 0 || !ob_ct_equal(presented, key.secret_sha256, sizeof(presented)) ||
 	    ob_access_role_perms(key.role, &req->perms) != 0) {
-		ob_api_reply_error(req, 401, "unauthenticated",
-				   "the API key is not valid (revoked, mistyped or never issued)");
+		reply_unauthenticated(req,
+				      "the API key is not valid (revoked, mistyped or never issued)");
 		return -1;
 	}
 	snprintf(req->actor, sizeof(req->actor), "apikey:%s", key.id);
@@ -179,17 +197,21 @@ static int authenticate_session(struct ob_req *req, const char *cookies,
 				const struct ob_route *route)
 {
 	struct ob_store *store = req->api->store;
+	int id_len = cookies ? mg_get_cookie(cookies, "ob_session", req->session_id,
+					     sizeof(req->session_id))
+			     : -1;
 
-	if (!cookies || mg_get_cookie(cookies, "ob_session", req->session_id,
-				      sizeof(req->session_id)) != OB_SESSION_ID_CHARS ||
+	if (id_len < 0) {
+		reply_unauthenticated(req, "log in (POST /api/v1/session) or send an API key in "
+					   "Authorization: Bearer");
+		return -1;
+	}
+	if (id_len != OB_SESSION_ID_CHARS ||
 	    ob_access_session_lookup(req->api->sessions, req->session_id, ob_time_mono_ms(),
 				     ob_store_setting_int(store, "session_idle_timeout_s") * 1000,
 				     ob_store_setting_int(store, "session_absolute_timeout_s") * 1000,
 				     &req->session) != 0) {
-		ob_api_reply_error(req, 401, "unauthenticated",
-				   cookies ? "the session has expired or ended; log in again"
-					   : "log in (POST /api/v1/session) or send an API key "
-					     "in Authorization: Bearer");
+		reply_unauthenticated(req, "the session has expired or ended; log in again");
 		return -1;
 	}
 	req->via_session = true;
@@ -229,8 +251,7 @@ static int authorize(struct ob_req *req, const struct ob_route *route)
 		return 0;
 	if (authorization) {
 		if (strncasecmp(authorization, "Bearer ", 7) != 0) {
-			ob_api_reply_error(req, 401, "unauthenticated",
-					   "Authorization must be \"Bearer <API key>\"");
+			reply_unauthenticated(req, "Authorization must be \"Bearer <API key>\"");
 			return -1;
 		}
 		if (route->flags & OB_ROUTE_SESSION_ONLY) {
@@ -369,6 +390,9 @@ int ob_api_start(const struct ob_api_config *config, struct ob_store *store,
 			snprintf(err, err_len, "CivetWeb on this system has no TLS support");
 			return OB_EUNSUPPORTED;
 		}
+		ret = ob_api_tls_check_runtime(err, err_len);
+		if (ret != 0)
+			return ret;
 	}
 #endif
 	api = calloc(1, sizeof(*api));

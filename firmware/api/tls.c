@@ -1,3 +1,4 @@
+#include <dlfcn.h>
 #include <mbedtls/bignum.h>
 #include <mbedtls/ecp.h>
 #include <mbedtls/oid.h>
@@ -9,6 +10,7 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "api/internal.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/rand.h"
@@ -185,5 +187,30 @@ int ob_api_tls_ensure_cert(const char *data_dir, const char *host_name, char *pa
 		ob_info(MODULE, "made a self-signed certificate for %s in %s; install your own "
 			"there (key and certificate in one PEM file) to replace it",
 			host_name, path_out);
+	return ret;
+}
+
+int ob_api_tls_check_runtime(char *err, size_t err_len)
+{
+	/* The same name and search CivetWeb uses (our RPATH first, then the system). */
+	void *ssl = dlopen("libssl.so", RTLD_LAZY | RTLD_LOCAL);
+	int ret = 0;
+
+	if (!ssl) {
+		snprintf(err, err_len,
+			 "HTTPS needs OpenSSL's libssl.so, which CivetWeb loads at run time, and "
+			 "none loads (%s); keep lib/ottbox/libssl.so beside bin/ottboxd as `make` "
+			 "lays it out",
+			 dlerror());
+		return OB_EUNSUPPORTED;
+	}
+	if (!dlsym(ssl, "SSL_get_peer_certificate")) {
+		snprintf(err, err_len,
+			 "the libssl.so that loads lacks SSL_get_peer_certificate, which CivetWeb "
+			 "calls on every TLS connection (OpenSSL 3 dropped it); keep "
+			 "lib/ottbox/libssl.so from the build beside bin/ottboxd");
+		ret = OB_EUNSUPPORTED;
+	}
+	dlclose(ssl);
 	return ret;
 }

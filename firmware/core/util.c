@@ -250,6 +250,48 @@ out_close:
 	return ret;
 }
 
+long ob_utf8_chars(const char *text)
+{
+	const unsigned char *p = (const unsigned char *)text;
+	long n = 0;
+
+	while (*p) {
+		size_t extra;
+		unsigned cp;
+
+		if (*p < 0x20 || *p == 0x7f)
+			return -1;
+		if (*p < 0x80) {
+			p++;
+			n++;
+			continue;
+		}
+		if ((*p & 0xe0) == 0xc0) {
+			extra = 1;
+			cp = *p & 0x1f;
+		} else if ((*p & 0xf0) == 0xe0) {
+			extra = 2;
+			cp = *p & 0x0f;
+		} else if ((*p & 0xf8) == 0xf0) {
+			extra = 3;
+			cp = *p & 0x07;
+		} else {
+			return -1;
+		}
+		p++;
+		for (size_t i = 0; i < extra; i++, p++) {
+			if ((*p & 0xc0) != 0x80)
+				return -1;
+			cp = cp << 6 | (*p & 0x3f);
+		}
+		if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800) ||
+		    (extra == 3 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return -1;
+		n++;
+	}
+	return n;
+}
+
 int ob_strlcpy(char *dst, const char *src, size_t dst_len)
 {
 	size_t len = strlen(src);

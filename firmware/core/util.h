@@ -47,6 +47,10 @@ int ob_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
  * frees. Returns 0, OB_ENOTFOUND, OB_ETOOBIG or OB_EIO. */
 int ob_read_file(const char *path, size_t max_len, char **out, size_t *out_len);
 
+/* Counts the characters of UTF-8 text; -1 when it is not valid UTF-8 (overlong forms and
+ * surrogates included) or holds a control character. */
+long ob_utf8_chars(const char *text);
+
 /* Copies src into dst (dst_len bytes) and always NUL-terminates; returns OB_ETOOBIG when
  * src did not fit (dst then holds a truncated copy). */
 int ob_strlcpy(char *dst, const char *src, size_t dst_len);

@@ -9,17 +9,6 @@
 
 #define MODULE "store"
 
-static int validate_box_name(const json_t *value, char *err, size_t err_len)
-{
-	for (const unsigned char *p = (const unsigned char *)json_string_value(value); *p; p++) {
-		if (*p < 0x20 || *p == 0x7f) {
-			snprintf(err, err_len, "box_name: must not contain control characters");
-			return OB_EINVAL;
-		}
-	}
-	return 0;
-}
-
 static void apply_log_level(const json_t *value)
 {
 	enum ob_log_level level;
@@ -38,7 +27,6 @@ static const struct ob_setting settings_table[] = {
 		.str_default = "ottbox",
 		.int_min = 1,
 		.str_max = 63,
-		.validate = validate_box_name,
 	},
 	{
 		.name = "log_level",
@@ -69,7 +57,8 @@ static const struct ob_setting settings_table[] = {
 	{
 		.name = "login_free_attempts",
 		.type = OB_SETTING_INT,
-		.description = "Failed logins allowed per user and per address before backoff",
+		.description = "Failed logins allowed per user before backoff (an address gets four "
+			       "times as many)",
 		.int_default = 5,
 		.int_min = 1,
 		.int_max = 20,
@@ -122,16 +111,6 @@ static json_t *default_value(const struct ob_setting *s)
 	return json_null();
 }
 
-static size_t utf8_chars(const char *text)
-{
-	size_t n = 0;
-
-	for (const unsigned char *p = (const unsigned char *)text; *p; p++)
-		if ((*p & 0xc0) != 0x80)
-			n++;
-	return n;
-}
-
 static int validate_one(const struct ob_setting *s, const json_t *value, char *err,
 			size_t err_len)
 {
@@ -162,21 +141,22 @@ static int validate_one(const struct ob_setting *s, const json_t *value, char *e
 		}
 		break;
 	case OB_SETTING_STRING: {
-		size_t chars;
+		long chars;
 
 		if (!json_is_string(value)) {
 			snprintf(err, err_len, "%s: must be a string, got %s", s->name,
 				 ob_json_type_phrase(value));
 			return OB_EINVAL;
 		}
-		chars = utf8_chars(json_string_value(value));
-		if (json_string_length(value) > s->str_max || chars < (size_t)s->int_min) {
-			snprintf(err, err_len, "%s: must be %lld to %zu characters long, got %zu",
-				 s->name, s->int_min, s->str_max, chars);
+		chars = ob_utf8_chars(json_string_value(value));
+		if (chars < 0 || strlen(json_string_value(value)) != json_string_length(value)) {
+			snprintf(err, err_len, "%s: must be UTF-8 text without control characters",
+				 s->name);
 			return OB_EINVAL;
 		}
-		if (strlen(json_string_value(value)) != json_string_length(value)) {
-			snprintf(err, err_len, "%s: must not contain NUL characters", s->name);
+		if (chars > (long)s->str_max || chars < s->int_min) {
+			snprintf(err, err_len, "%s: must be %lld to %zu characters long, got %ld",
+				 s->name, s->int_min, s->str_max, chars);
 			return OB_EINVAL;
 		}
 		break;

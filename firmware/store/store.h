@@ -63,7 +63,7 @@ struct ob_setting {
 	long long int_min;
 	long long int_max;
 	const char *str_default;    /* OB_SETTING_STRING and OB_SETTING_ENUM */
-	size_t str_max;             /* longest string, in bytes */
+	size_t str_max;             /* longest string, in characters (int_min is the shortest) */
 	const char *const *choices; /* OB_SETTING_ENUM: NULL-terminated list */
 	/* Extra rule after type and bounds; 0 or OB_EINVAL with a message (optional). */
 	int (*validate)(const json_t *value, char *err, size_t err_len);
@@ -145,11 +145,11 @@ json_t *ob_store_user_to_json(const struct ob_user *user);
 /* ---- API keys ---- */
 
 #define OB_APIKEY_ID_LEN 16    /* hex characters */
-#define OB_APIKEY_NAME_MAX 64
+#define OB_APIKEY_NAME_CHARS 64 /* characters; the buffer holds them as UTF-8 */
 
 struct ob_apikey {
 	char id[OB_APIKEY_ID_LEN + 1];
-	char name[OB_APIKEY_NAME_MAX + 1];
+	char name[OB_APIKEY_NAME_CHARS * 4 + 1];
 	char role[OB_ROLE_NAME_MAX + 1];
 	unsigned char secret_sha256[32]; /* the key's secret part is never stored */
 	char created_by[OB_USER_NAME_MAX + 16];
