@@ -17,7 +17,7 @@ BUILD_MAKE = $(MAKE) --no-print-directory -f scripts/build.mk
 RUN_DATA_DIR ?= $(O)/data
 RUN_LISTEN ?= 127.0.0.1:8080
 
-.PHONY: all firmware deps deps-test run test unit cppcheck integration fuzz-replay fuzz \
+.PHONY: all firmware deps deps-test run test unit cppcheck integration fuzz-replay fuzz configs \
 	menuconfig savedefconfig olddefconfig clean distclean help
 
 all: .config
@@ -53,7 +53,7 @@ run: deps
 
 test: deps-test
 	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory unit cppcheck fuzz-replay integration
+	@$(MAKE) --no-print-directory unit cppcheck fuzz-replay configs integration
 	@echo "ottbox: all tests passed"
 
 unit: .config
@@ -82,6 +82,21 @@ fuzz: .config
 integration: .config
 	@$(BUILD_MAKE) all asan-daemon
 	/usr/bin/python3 -m unittest discover -s tests/integration -p 'test_*.py' -v
+
+# Every option off must still build: each option's code compiles out cleanly.
+configs:
+	@mkdir -p $(O)/allnoconfig
+	KCONFIG_CONFIG=$(O)/allnoconfig/.config /usr/bin/python3 \
+		/usr/lib/python3/dist-packages/allnoconfig.py Kconfig >/dev/null
+	@$(MAKE) --no-print-directory -f scripts/build.mk O=$(O)/allnoconfig \
+		KCONFIG_CONFIG=$(O)/allnoconfig/.config firmware
+	$(O)/allnoconfig/bin/ottboxd version
+	@for board in configs/*_defconfig; do \
+		name=$$(basename $$board); mkdir -p $(O)/$$name; \
+		KCONFIG_CONFIG=$(O)/$$name/.config $(KCONFIG) defconfig $$board >/dev/null || exit 1; \
+		$(MAKE) --no-print-directory -f scripts/build.mk O=$(O)/$$name \
+			KCONFIG_CONFIG=$(O)/$$name/.config $(O)/$$name/include/generated/autoconf.h \
+			>/dev/null || exit 1; echo "configs: $$name ok"; done
 
 clean:
 	rm -rf $(O)
