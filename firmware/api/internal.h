@@ -4,6 +4,7 @@
 
 #include <civetweb.h>
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -28,6 +29,8 @@ struct ob_api {
 	char data_dir[4096];
 	int64_t started_mono_ms;
 	int64_t started_wall_ms;
+	atomic_int in_flight;  /* API handlers running now */
+	atomic_bool stopping;  /* set at stop: new API requests answer 503 */
 };
 
 /* One request as a handler sees it. Lives on the worker thread's stack. */

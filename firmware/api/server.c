@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api/api.h"
@@ -16,6 +17,7 @@
 
 #define MODULE "api"
 #define MAX_BODY_BYTES ((long long)CONFIG_API_MAX_BODY_KIB * 1024)
+#define STOP_GRACE_MS 5000
 
 /* Sent with every API response: nothing here may be cached or framed. */
 static const char api_headers[] =
@@ -101,6 +103,18 @@ struct ob_audit ob_api_audit(const struct ob_req *req, const char *action, const
 	return audit;
 }
 
+/* True when a Content-Type names application/json, with or without parameters. */
+static bool is_json_media_type(const char *type)
+{
+	size_t len = strlen("application/json");
+
+	if (!type || strncasecmp(type, "application/json", len) != 0)
+		return false;
+	type += len;
+	type += strspn(type, " \t");
+	return *type == '\0' || *type == ';';
+}
+
 /* Reads the body of a request, refusing more than the limit. Returns 0 with the parsed
  * object in req->body, or sends the error and returns nonzero. */
 static int read_json_body(struct ob_req *req)
@@ -118,7 +132,7 @@ static int read_json_body(struct ob_req *req)
 				   declared, MAX_BODY_BYTES);
 		return -1;
 	}
-	if (!type || strncasecmp(type, "application/json", 16) != 0) {
+	if (!is_json_media_type(type)) {
 		ob_api_reply_error(req, 415, "unsupported_media_type",
 				   "send the body as JSON with Content-Type: application/json");
 		return -1;
@@ -289,8 +303,14 @@ static int api_request(struct mg_connection *conn, void *cbdata)
 	int64_t started = ob_time_mono_ms();
 	int status = 0;
 
+	atomic_fetch_add(&req.api->in_flight, 1);
 	ob_strlcpy(req.remote_addr, req.info->remote_addr, sizeof(req.remote_addr));
 	req.is_tls = req.info->is_ssl != 0;
+	if (atomic_load(&req.api->stopping)) {
+		ob_api_reply_error_headers(&req, 503, "stopping", "Connection: close\r\n",
+					   "the box is stopping; try again in a moment");
+		goto out;
+	}
 	route = ob_api_route_match(req.info->request_method, req.info->local_uri, req.params,
 				   &status, allow, sizeof(allow));
 	if (!route && status == 405) {
@@ -321,6 +341,7 @@ out:
 	json_decref(req.body);
 	ob_secure_zero(req.session_id, sizeof(req.session_id));
 	ob_secure_zero(&req.session, sizeof(req.session));
+	atomic_fetch_sub(&req.api->in_flight, 1);
 	return req.status ? req.status : 500;
 }
 
@@ -473,6 +494,19 @@ void ob_api_stop(struct ob_api **apip)
 
 	if (!api)
 		return;
+	/* Let the requests in flight finish and send their answers (CivetWeb drops writes
+	 * once mg_stop begins), then stop the server. */
+	atomic_store(&api->stopping, true);
+	{
+		int64_t deadline = ob_time_mono_ms() + STOP_GRACE_MS;
+		const struct timespec tick = { .tv_nsec = 10 * 1000 * 1000 };
+
+		while (atomic_load(&api->in_flight) > 0 && ob_time_mono_ms() < deadline)
+			nanosleep(&tick, NULL);
+		if (atomic_load(&api->in_flight) > 0)
+			ob_warn(MODULE, "%d requests still running after %d s; stopping anyway",
+				atomic_load(&api->in_flight), STOP_GRACE_MS / 1000);
+	}
 	mg_stop(api->ctx);
 	json_decref(api->hardware);
 	ob_access_ratelimit_free(&api->login_limits);

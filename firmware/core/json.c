@@ -14,7 +14,7 @@ json_t *ob_json_parse_object(const char *text, size_t len, char *err, size_t err
 		snprintf(err, err_len, "request body is empty; send a JSON object");
 		return NULL;
 	}
-	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (!root) {
 		snprintf(err, err_len, "request body is not valid JSON: %s at line %d, column %d",
 			 jerr.text, jerr.line, jerr.column);
@@ -102,7 +102,7 @@ int ob_json_check_fields(const json_t *obj, const struct ob_json_field *fields,
 			for (size_t k = 0; k < n_fields && used < sizeof(known); k++)
 				used += (size_t)snprintf(known + used, sizeof(known) - used, "%s%s",
 							 k ? ", " : "", fields[k].name);
-			snprintf(err, err_len, "%s%s%s: unknown field; the known fields are: %s",
+			snprintf(err, err_len, "%s%s%.64s: unknown field; the known fields are: %s",
 				 where, sep, key, known);
 			return OB_EINVAL;
 		}

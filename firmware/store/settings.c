@@ -213,7 +213,8 @@ int ob_store_settings_validate(const json_t *patch, const json_t *current, char 
 			for (size_t i = 0; i < OB_ARRAY_SIZE(settings_table) && used < sizeof(known); i++)
 				used += (size_t)snprintf(known + used, sizeof(known) - used, "%s%s",
 							 i ? ", " : "", settings_table[i].name);
-			snprintf(err, err_len, "%s: unknown setting; the settings are: %s", name, known);
+			snprintf(err, err_len, "%.64s: unknown setting; the settings are: %s", name,
+				 known);
 			return OB_EINVAL;
 		}
 		ret = validate_one(s, value, err, err_len);
@@ -400,7 +401,14 @@ int ob_store_settings_patch(struct ob_store *store, const json_t *patch,
 	json_decref(store->settings);
 	store->settings = next;
 	next = NULL;
-	apply_all(store->settings);
+	/* Only what this change touched: a --log-level given at start stays in force until
+	 * someone changes log_level itself. */
+	json_object_foreach((json_t *)patch, name, value) {
+		const struct ob_setting *s = find_setting(name);
+
+		if (s->apply)
+			s->apply(value);
+	}
 	ret = 0;
 	goto out_unlock;
 

@@ -165,9 +165,16 @@ static int apply_pragmas(struct ob_store *store, char *err, size_t err_len)
 	if (sqlite3_step(stmt) == SQLITE_ROW)
 		mode = (const char *)sqlite3_column_text(stmt, 0);
 	if (!mode || strcmp(mode, "wal") != 0) {
-		snprintf(err, err_len, "store %s: cannot switch to WAL mode: %s", store->path,
-			 mode ? mode : sqlite3_errmsg(store->db));
-		ret = sqlite3_errcode(store->db) == SQLITE_NOTADB ? OB_ECORRUPT : OB_EIO;
+		ret = sqlite3_errcode(store->db) == SQLITE_NOTADB ||
+				      sqlite3_errcode(store->db) == SQLITE_CORRUPT
+			      ? OB_ECORRUPT
+			      : OB_EIO;
+		if (ret == OB_ECORRUPT)
+			snprintf(err, err_len, "store %s failed its integrity check (%s)", store->path,
+				 sqlite3_errmsg(store->db));
+		else
+			snprintf(err, err_len, "store %s: cannot switch to WAL mode: %s", store->path,
+				 mode ? mode : sqlite3_errmsg(store->db));
 	}
 	sqlite3_finalize(stmt);
 	if (ret != 0)
@@ -177,7 +184,8 @@ static int apply_pragmas(struct ob_store *store, char *err, size_t err_len)
 	return 0;
 
 fail_corrupt:
-	snprintf(err, err_len, "store %s: %s", store->path, sqlite3_errmsg(store->db));
+	snprintf(err, err_len, "store %s failed its integrity check (%s)", store->path,
+		 sqlite3_errmsg(store->db));
 	return OB_ECORRUPT;
 }
 
