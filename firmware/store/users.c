@@ -285,49 +285,51 @@ out_unlock:
 	return ret;
 }
 
-int ob_store_user_update(struct ob_store *store, const struct ob_user *user,
-			 const struct ob_audit *audit)
+/* Runs a change to users and its audit record in one transaction, undone with OB_ECONFLICT
+ * when no enabled admin would remain; lock held. */
+static int run_user_change(struct ob_store *store, sqlite3_stmt *stmt,
+			   const struct ob_audit *audit)
 {
-	sqlite3_stmt *stmt = NULL;
 	int admins = 0;
 	int ret;
 
-	pthread_mutex_lock(&store->lock);
-	ret = OB_EIO;
 	if (ob_store_exec(store, "BEGIN IMMEDIATE") != 0)
-		goto out_unlock;
-	if (ob_store_prepare(store,
-			     "UPDATE users SET role = ?1, password_hash = ?2, "
-			     "must_change_password = ?3, disabled = ?4, password_changed_ms = "
-			     "CASE WHEN password_hash = ?2 THEN password_changed_ms ELSE ?5 END "
-			     "WHERE id = ?6",
-			     &stmt) != 0)
-		goto fail_rollback;
-	sqlite3_bind_text(stmt, 1, user->role, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(stmt, 2, user->password_hash, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int(stmt, 3, user->must_change_password);
-	sqlite3_bind_int(stmt, 4, user->disabled);
-	sqlite3_bind_int64(stmt, 5, ob_time_wall_ms());
-	sqlite3_bind_int64(stmt, 6, user->id);
+		return OB_EIO;
 	ret = run_change(store, stmt, audit, true);
-	if (ret != 0)
-		goto fail_rollback;
-	ret = count_admins_locked(store, &admins);
-	if (ret != 0)
-		goto fail_rollback;
-	if (admins == 0) {
+	if (ret == 0)
+		ret = count_admins_locked(store, &admins);
+	if (ret == 0 && admins == 0)
 		ret = OB_ECONFLICT;
-		goto fail_rollback;
-	}
-	ret = ob_store_exec(store, "COMMIT");
+	if (ret == 0)
+		ret = ob_store_exec(store, "COMMIT");
 	if (ret != 0)
-		goto fail_rollback;
-	goto out_unlock;
+		ob_store_exec(store, "ROLLBACK");
+	return ret;
+}
 
-fail_rollback:
-	ob_store_exec(store, "ROLLBACK");
-out_unlock:
-	sqlite3_finalize(stmt);
+int ob_store_user_update(struct ob_store *store, const struct ob_user *user,
+			 const struct ob_audit *audit)
+{
+	sqlite3_stmt *stmt;
+	int ret;
+
+	pthread_mutex_lock(&store->lock);
+	ret = ob_store_prepare(store,
+			       "UPDATE users SET role = ?1, password_hash = ?2, "
+			       "must_change_password = ?3, disabled = ?4, password_changed_ms = "
+			       "CASE WHEN password_hash = ?2 THEN password_changed_ms ELSE ?5 END "
+			       "WHERE id = ?6",
+			       &stmt);
+	if (ret == 0) {
+		sqlite3_bind_text(stmt, 1, user->role, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(stmt, 2, user->password_hash, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int(stmt, 3, user->must_change_password);
+		sqlite3_bind_int(stmt, 4, user->disabled);
+		sqlite3_bind_int64(stmt, 5, ob_time_wall_ms());
+		sqlite3_bind_int64(stmt, 6, user->id);
+		ret = run_user_change(store, stmt, audit);
+		sqlite3_finalize(stmt);
+	}
 	pthread_mutex_unlock(&store->lock);
 	return ret;
 }
@@ -351,36 +353,16 @@ int ob_store_user_touch_login(struct ob_store *store, int64_t user_id, int64_t w
 
 int ob_store_user_delete(struct ob_store *store, const char *name, const struct ob_audit *audit)
 {
-	sqlite3_stmt *stmt = NULL;
-	int admins = 0;
+	sqlite3_stmt *stmt;
 	int ret;
 
 	pthread_mutex_lock(&store->lock);
-	ret = OB_EIO;
-	if (ob_store_exec(store, "BEGIN IMMEDIATE") != 0)
-		goto out_unlock;
-	if (ob_store_prepare(store, "DELETE FROM users WHERE name = ?", &stmt) != 0)
-		goto fail_rollback;
-	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_TRANSIENT);
-	ret = run_change(store, stmt, audit, true);
-	if (ret != 0)
-		goto fail_rollback;
-	ret = count_admins_locked(store, &admins);
-	if (ret != 0)
-		goto fail_rollback;
-	if (admins == 0) {
-		ret = OB_ECONFLICT;
-		goto fail_rollback;
+	ret = ob_store_prepare(store, "DELETE FROM users WHERE name = ?", &stmt);
+	if (ret == 0) {
+		sqlite3_bind_text(stmt, 1, name, -1, SQLITE_TRANSIENT);
+		ret = run_user_change(store, stmt, audit);
+		sqlite3_finalize(stmt);
 	}
-	ret = ob_store_exec(store, "COMMIT");
-	if (ret != 0)
-		goto fail_rollback;
-	goto out_unlock;
-
-fail_rollback:
-	ob_store_exec(store, "ROLLBACK");
-out_unlock:
-	sqlite3_finalize(stmt);
 	pthread_mutex_unlock(&store->lock);
 	return ret;
 }
