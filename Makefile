@@ -67,6 +67,12 @@ cppcheck: .config
 		--suppressions-list=tests/cppcheck.supp \
 		-D__GNUC__ -D_GNU_SOURCE -Ifirmware -Idrivers-glue -I$(O)/include \
 		firmware drivers-glue tests/unit tests/fuzz
+	@for h in firmware/*/*.h drivers-glue/*.h; do \
+		inc=$${h#firmware/}; inc=$${inc#drivers-glue/}; \
+		printf '#include "%s"\n' "$$inc" | $(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
+			-fsyntax-only -Ifirmware -Idrivers-glue -I$(O)/include -x c - \
+			|| { echo "header $$h does not compile on its own"; exit 1; }; done
+	@echo "headers: each compiles on its own"
 
 fuzz-replay: .config
 	@$(BUILD_MAKE) fuzz-bins
