@@ -128,5 +128,10 @@ void ob_api_get_apikeys(struct ob_req *req);
 void ob_api_post_apikeys(struct ob_req *req);
 void ob_api_delete_apikey(struct ob_req *req);
 void ob_api_get_audit(struct ob_req *req);
+void ob_api_get_ladders(struct ob_req *req);
+void ob_api_post_ladders(struct ob_req *req);
+void ob_api_get_ladder(struct ob_req *req);
+void ob_api_put_ladder(struct ob_req *req);
+void ob_api_delete_ladder(struct ob_req *req);
 
 #endif

@@ -6,6 +6,7 @@
 #include "core/util.h"
 
 #define READ OB_PERM_READ
+#define OPERATE OB_PERM_OPERATE
 #define ADMIN OB_PERM_ADMIN
 
 /* Every route the API serves. docs/openapi.yaml lists the same set (a test checks). */
@@ -30,6 +31,11 @@ static const struct ob_route routes[] = {
 	{ "POST", "/api/v1/apikeys", ob_api_post_apikeys, ADMIN, 0 },
 	{ "DELETE", "/api/v1/apikeys/{id}", ob_api_delete_apikey, ADMIN, 0 },
 	{ "GET", "/api/v1/audit", ob_api_get_audit, ADMIN, 0 },
+	{ "GET", "/api/v1/ladders", ob_api_get_ladders, READ, 0 },
+	{ "POST", "/api/v1/ladders", ob_api_post_ladders, OPERATE, 0 },
+	{ "GET", "/api/v1/ladders/{id}", ob_api_get_ladder, READ, 0 },
+	{ "PUT", "/api/v1/ladders/{id}", ob_api_put_ladder, OPERATE, 0 },
+	{ "DELETE", "/api/v1/ladders/{id}", ob_api_delete_ladder, OPERATE, 0 },
 };
 
 const struct ob_route *ob_api_routes(size_t *count)

@@ -21,6 +21,12 @@ int ob_store_exec(struct ob_store *store, const char *sql);
 /* Prepares a statement; the lock must be held. 0 or OB_EIO (logged). */
 int ob_store_prepare(struct ob_store *store, const char *sql, sqlite3_stmt **stmt);
 
+/* Runs a prepared statement that must change one row, with its audit record, in one
+ * transaction (a savepoint); lock held. OB_EEXIST on a uniqueness conflict, OB_ENOTFOUND
+ * when no row changed, OB_EIO otherwise. */
+int ob_store_run_change(struct ob_store *store, sqlite3_stmt *stmt,
+			const struct ob_audit *audit);
+
 /* Writes an audit record inside the caller's transaction; the lock must be held. */
 int ob_store_audit_insert(struct ob_store *store, const struct ob_audit *audit,
 			  const char *result);

@@ -41,6 +41,13 @@ static const char *const migrations[] = {
 	"  detail TEXT"
 	");"
 	"CREATE INDEX audit_at ON audit(at_ms);",
+	/* 2: operator ladders (the built-in ones live in the firmware) */
+	"CREATE TABLE ladders ("
+	"  id TEXT PRIMARY KEY,"
+	"  document TEXT NOT NULL,"
+	"  created_ms INTEGER NOT NULL,"
+	"  updated_ms INTEGER NOT NULL"
+	");",
 };
 
 int ob_store_migration_count(void)

@@ -41,6 +41,39 @@ int ob_store_prepare(struct ob_store *store, const char *sql, sqlite3_stmt **stm
 	return 0;
 }
 
+int ob_store_run_change(struct ob_store *store, sqlite3_stmt *stmt,
+			const struct ob_audit *audit)
+{
+	int rc;
+	int ret = OB_EIO;
+
+	if (ob_store_exec(store, "SAVEPOINT change") != 0)
+		return OB_EIO;
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_CONSTRAINT) {
+		ret = OB_EEXIST;
+		goto fail_rollback;
+	}
+	if (rc != SQLITE_DONE) {
+		ob_error(MODULE, "%s: %s failed: %s", store->path, audit->action,
+			 sqlite3_errmsg(store->db));
+		goto fail_rollback;
+	}
+	if (sqlite3_changes(store->db) == 0) {
+		ret = OB_ENOTFOUND;
+		goto fail_rollback;
+	}
+	if (ob_store_audit_insert(store, audit, "ok") != 0)
+		goto fail_rollback;
+	if (ob_store_exec(store, "RELEASE change") != 0)
+		goto fail_rollback;
+	return 0;
+
+fail_rollback:
+	ob_store_exec(store, "ROLLBACK TO change; RELEASE change");
+	return ret;
+}
+
 int ob_store_schema_latest(void)
 {
 	return ob_store_migration_count();

@@ -169,6 +169,23 @@ int ob_store_apikey_delete(struct ob_store *store, const char *id, const struct 
 /* A new array of keys as the API shows them (never the secret or its hash). */
 json_t *ob_store_apikey_list(struct ob_store *store);
 
+/* ---- ladders (operator ones; validation and the built-ins are the engine's) ---- */
+
+/* Stores a validated ladder document under its "id". With create, OB_EEXIST when the id is
+ * taken; without, it replaces an existing one (OB_ENOTFOUND when there is none). The
+ * document is borrowed. */
+int ob_store_ladder_put(struct ob_store *store, const json_t *ladder, bool create,
+			const struct ob_audit *audit);
+
+/* Reads a ladder by id into a new reference. OB_ENOTFOUND when there is none. */
+int ob_store_ladder_get(struct ob_store *store, const char *id, json_t **out);
+
+/* Deletes a ladder by id. OB_ENOTFOUND when there is none. */
+int ob_store_ladder_delete(struct ob_store *store, const char *id, const struct ob_audit *audit);
+
+/* A new array of every stored ladder, ordered by id. */
+json_t *ob_store_ladder_list(struct ob_store *store);
+
 /* ---- audit log ---- */
 
 /* Appends one audit record on its own (for events that change nothing, such as logins);

@@ -194,41 +194,6 @@ int ob_store_user_count_admins(struct ob_store *store, int *count)
 	return ret;
 }
 
-/* Runs a prepared change and its audit record in one transaction; lock held.
- * Returns OB_EEXIST on a uniqueness conflict, OB_ENOTFOUND when nothing changed. */
-static int run_change(struct ob_store *store, sqlite3_stmt *stmt, const struct ob_audit *audit,
-		      bool must_change_a_row)
-{
-	int rc;
-	int ret = OB_EIO;
-
-	if (ob_store_exec(store, "SAVEPOINT change") != 0)
-		return OB_EIO;
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_CONSTRAINT) {
-		ret = OB_EEXIST;
-		goto fail_rollback;
-	}
-	if (rc != SQLITE_DONE) {
-		ob_error(MODULE, "%s: %s failed: %s", store->path, audit->action,
-			 sqlite3_errmsg(store->db));
-		goto fail_rollback;
-	}
-	if (must_change_a_row && sqlite3_changes(store->db) == 0) {
-		ret = OB_ENOTFOUND;
-		goto fail_rollback;
-	}
-	if (ob_store_audit_insert(store, audit, "ok") != 0)
-		goto fail_rollback;
-	if (ob_store_exec(store, "RELEASE change") != 0)
-		goto fail_rollback;
-	return 0;
-
-fail_rollback:
-	ob_store_exec(store, "ROLLBACK TO change; RELEASE change");
-	return ret;
-}
-
 int ob_store_user_create(struct ob_store *store, const struct ob_user *user,
 			 const struct ob_audit *audit)
 {
@@ -250,7 +215,7 @@ int ob_store_user_create(struct ob_store *store, const struct ob_user *user,
 	sqlite3_bind_int(stmt, 5, user->disabled);
 	sqlite3_bind_int64(stmt, 6, now);
 	sqlite3_bind_int64(stmt, 7, now);
-	ret = run_change(store, stmt, audit, true);
+	ret = ob_store_run_change(store, stmt, audit);
 	sqlite3_finalize(stmt);
 out_unlock:
 	pthread_mutex_unlock(&store->lock);
@@ -295,7 +260,7 @@ static int run_user_change(struct ob_store *store, sqlite3_stmt *stmt,
 
 	if (ob_store_exec(store, "BEGIN IMMEDIATE") != 0)
 		return OB_EIO;
-	ret = run_change(store, stmt, audit, true);
+	ret = ob_store_run_change(store, stmt, audit);
 	if (ret == 0)
 		ret = count_admins_locked(store, &admins);
 	if (ret == 0 && admins == 0)
@@ -428,7 +393,7 @@ int ob_store_apikey_create(struct ob_store *store, const struct ob_apikey *key,
 			  SQLITE_TRANSIENT);
 	sqlite3_bind_text(stmt, 5, key->created_by, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(stmt, 6, key->created_ms ? key->created_ms : ob_time_wall_ms());
-	ret = run_change(store, stmt, audit, true);
+	ret = ob_store_run_change(store, stmt, audit);
 	sqlite3_finalize(stmt);
 out_unlock:
 	pthread_mutex_unlock(&store->lock);
@@ -483,7 +448,7 @@ int ob_store_apikey_delete(struct ob_store *store, const char *id, const struct 
 	ret = ob_store_prepare(store, "DELETE FROM apikeys WHERE id = ?", &stmt);
 	if (ret == 0) {
 		sqlite3_bind_text(stmt, 1, id, -1, SQLITE_TRANSIENT);
-		ret = run_change(store, stmt, audit, true);
+		ret = ob_store_run_change(store, stmt, audit);
 		sqlite3_finalize(stmt);
 	}
 	pthread_mutex_unlock(&store->lock);

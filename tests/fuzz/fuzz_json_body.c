@@ -1,9 +1,10 @@
 /* Fuzzes what every API request body goes through: parsing as a JSON object, the field
- * checks of the user and API-key endpoints, and the settings validation. */
+ * checks of the user and API-key endpoints, the settings and the ladder validation. */
 #include <stdint.h>
 #include <stdlib.h>
 
 #include "core/json.h"
+#include "engine/engine.h"
 #include "store/store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -28,6 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	current = json_pack("{s:i, s:i}", "session_idle_timeout_s", 1800,
 			    "session_absolute_timeout_s", 43200);
 	ob_store_settings_validate(body, current, err, sizeof(err));
+	if (ob_engine_ladder_validate(body, err, sizeof(err)) == 0)
+		ob_engine_ladder_fill_defaults(body);
 	json_decref(current);
 	json_decref(body);
 	return 0;

@@ -362,6 +362,35 @@ static void test_every_change_is_audited(void **state)
 	ob_store_close(&store);
 }
 
+static void test_ladders_put_get_delete(void **state)
+{
+	struct fixture *f = *state;
+	struct ob_store *store = open_ok(f);
+	json_t *ladder = json_pack("{s:s, s:s, s:[{s:i, s:i, s:i}]}", "id", "studio", "name",
+				   "Studio", "rungs", "width", 1280, "height", 720,
+				   "video_bitrate_kbps", 3000);
+	json_t *got = NULL;
+	json_t *list;
+
+	assert_int_equal(ob_store_ladder_put(store, ladder, false, &test_audit), OB_ENOTFOUND);
+	assert_int_equal(ob_store_ladder_put(store, ladder, true, &test_audit), 0);
+	assert_int_equal(ob_store_ladder_put(store, ladder, true, &test_audit), OB_EEXIST);
+	json_object_set_new(ladder, "name", json_string("Studio 2"));
+	assert_int_equal(ob_store_ladder_put(store, ladder, false, &test_audit), 0);
+	assert_int_equal(ob_store_ladder_get(store, "studio", &got), 0);
+	assert_true(json_equal(got, ladder));
+	json_decref(got);
+	list = ob_store_ladder_list(store);
+	assert_int_equal(json_array_size(list), 1);
+	json_decref(list);
+	assert_int_equal(ob_store_ladder_delete(store, "studio", &test_audit), 0);
+	assert_int_equal(ob_store_ladder_get(store, "studio", &got), OB_ENOTFOUND);
+	assert_null(got);
+	assert_int_equal(ob_store_ladder_delete(store, "studio", &test_audit), OB_ENOTFOUND);
+	json_decref(ladder);
+	ob_store_close(&store);
+}
+
 static void test_backup_is_a_complete_store(void **state)
 {
 	struct fixture *f = *state;
@@ -405,6 +434,7 @@ int main(void)
 		cmocka_unit_test(test_user_name_rules),
 		cmocka_unit_test_setup_teardown(test_apikeys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_every_change_is_audited, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ladders_put_get_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backup_is_a_complete_store, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

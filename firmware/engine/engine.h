@@ -1,0 +1,37 @@
+/* The engine: channel pipelines (ingest, decode once, a ladder of scaled rungs, one encoder
+ * per rung). This header starts with the ladder model that every channel is built from. */
+#ifndef OB_ENGINE_ENGINE_H
+#define OB_ENGINE_ENGINE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define OB_LADDER_ID_MAX 32
+#define OB_LADDER_RUNGS_MAX 8
+
+/* The bitrate step between neighbouring rungs that keeps ABR switching smooth: each rung
+ * 30 to 45 % below the one above it. A ladder opts out with "check_steps": false. */
+#define OB_LADDER_STEP_MIN_PERCENT 30
+#define OB_LADDER_STEP_MAX_PERCENT 45
+
+/* Checks a ladder document as the API takes it:
+ *   {"id", "name", "rungs": [{"width", "height", "video_bitrate_kbps",
+ *     "max_bitrate_kbps"?, "buffer_kbits"?, "codec"?, "profile"?, "preset"?}, ...],
+ *    "audio"?: {"mode": "aac"|"passthrough", "bitrate_kbps"?}, "check_steps"?}
+ * Returns 0, or OB_EINVAL with a message naming the field and saying what to change
+ * ("rungs[2].video_bitrate_kbps: ..."). */
+int ob_engine_ladder_validate(const json_t *ladder, char *err, size_t err_len);
+
+/* Fills the optional fields of a valid ladder with their defaults, in place: max bitrate
+ * 110 % of the target, a buffer of two seconds at the target, H.264 High, preset veryfast,
+ * AAC at 128 kbit/s, check_steps true. */
+void ob_engine_ladder_fill_defaults(json_t *ladder);
+
+/* The built-in ladders, each a complete document with "builtin": true (new reference). */
+json_t *ob_engine_ladder_presets(void);
+
+/* One built-in ladder by id (new reference), or NULL. */
+json_t *ob_engine_ladder_preset(const char *id);
+
+#endif
