@@ -66,6 +66,7 @@ cppcheck: .config
 		--enable=warning,style,performance,portability \
 		--suppressions-list=tests/cppcheck.supp \
 		-D__GNUC__ -D_GNU_SOURCE -Ifirmware -Idrivers-glue -I$(O)/include \
+		--include=tests/cppcheck-macros.h \
 		firmware drivers-glue tests/unit tests/fuzz
 	@for h in firmware/*/*.h drivers-glue/*.h; do \
 		inc=$${h#firmware/}; inc=$${inc#drivers-glue/}; \
