@@ -27,6 +27,11 @@ int ob_store_prepare(struct ob_store *store, const char *sql, sqlite3_stmt **stm
 int ob_store_run_change(struct ob_store *store, sqlite3_stmt *stmt,
 			const struct ob_audit *audit);
 
+/* Takes the lock and runs sql (one '?' bound to key) as a change that must touch one row,
+ * with its audit record: deleting a row by its key, say. Returns as ob_store_run_change. */
+int ob_store_change_by_key(struct ob_store *store, const char *sql, const char *key,
+			   const struct ob_audit *audit);
+
 /* Writes an audit record inside the caller's transaction; the lock must be held. */
 int ob_store_audit_insert(struct ob_store *store, const struct ob_audit *audit,
 			  const char *result);

@@ -73,18 +73,7 @@ out_unlock:
 
 int ob_store_ladder_delete(struct ob_store *store, const char *id, const struct ob_audit *audit)
 {
-	sqlite3_stmt *stmt;
-	int ret;
-
-	pthread_mutex_lock(&store->lock);
-	ret = ob_store_prepare(store, "DELETE FROM ladders WHERE id = ?", &stmt);
-	if (ret == 0) {
-		sqlite3_bind_text(stmt, 1, id, -1, SQLITE_TRANSIENT);
-		ret = ob_store_run_change(store, stmt, audit);
-		sqlite3_finalize(stmt);
-	}
-	pthread_mutex_unlock(&store->lock);
-	return ret;
+	return ob_store_change_by_key(store, "DELETE FROM ladders WHERE id = ?", id, audit);
 }
 
 json_t *ob_store_ladder_list(struct ob_store *store)

@@ -74,6 +74,23 @@ fail_rollback:
 	return ret;
 }
 
+int ob_store_change_by_key(struct ob_store *store, const char *sql, const char *key,
+			   const struct ob_audit *audit)
+{
+	sqlite3_stmt *stmt;
+	int ret;
+
+	pthread_mutex_lock(&store->lock);
+	ret = ob_store_prepare(store, sql, &stmt);
+	if (ret == 0) {
+		sqlite3_bind_text(stmt, 1, key, -1, SQLITE_TRANSIENT);
+		ret = ob_store_run_change(store, stmt, audit);
+		sqlite3_finalize(stmt);
+	}
+	pthread_mutex_unlock(&store->lock);
+	return ret;
+}
+
 int ob_store_schema_latest(void)
 {
 	return ob_store_migration_count();
