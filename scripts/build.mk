@@ -23,13 +23,14 @@ LDFLAGS += -pie -Wl,-z,relro,-z,now -pthread
 # the OpenSSL shim in BINDIR/../lib/ottbox before the system's libssl.so.
 LDFLAGS += -Wl,--disable-new-dtags -Wl,-rpath,'$$ORIGIN/../lib/ottbox'
 
-LDLIBS := -lcivetweb -lmbedx509 -lmbedtls -lmbedcrypto -largon2 -ljansson -lsqlite3 \
+LDLIBS := -lm -lcivetweb -lmbedx509 -lmbedtls -lmbedcrypto -largon2 -ljansson -lsqlite3 \
 	-lavcodec -lavutil
 
 # ---- sources, by feature ----
 lib-y := \
 	firmware/core/err.c firmware/core/log.c firmware/core/json.c firmware/core/rand.c \
-	firmware/core/util.c \
+	firmware/core/util.c firmware/core/strbuf.c \
+	firmware/packager/timeline.c firmware/packager/publish.c \
 	firmware/store/store.c firmware/store/migrations.c firmware/store/settings.c \
 	firmware/store/users.c firmware/store/ladders.c firmware/engine/ladder.c \
 	firmware/access/role.c firmware/access/password.c firmware/access/session.c \
@@ -41,6 +42,7 @@ lib-y := \
 	drivers-glue/hw.c
 lib-$(CONFIG_HTTPS) += firmware/api/tls.c
 lib-$(CONFIG_HW_SOFTWARE) += drivers-glue/sw.c
+lib-$(CONFIG_PKG_HLS) += firmware/packager/hls.c
 tls-shim-$(CONFIG_HTTPS) := $(O)/lib/ottbox/libssl.so $(O)/lib/ottbox/libcrypto.so
 
 # ---- variants: the firmware, and the same code under ASan+UBSan for the tests ----

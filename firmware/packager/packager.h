@@ -1,0 +1,113 @@
+/* The packager: one timeline of segments per track (shared segment numbers, so segment N
+ * covers the same media time in every rendition), the HLS playlists and the DASH manifest
+ * written from it, and publishing files by rename so readers never see a partial one. */
+#ifndef OB_PACKAGER_PACKAGER_H
+#define OB_PACKAGER_PACKAGER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/strbuf.h"
+
+/* One media segment of one track. */
+struct ob_pkg_segment {
+	uint64_t number;   /* shared by every track of the channel */
+	int64_t start;     /* presentation time of its first sample, in the track's timescale */
+	int64_t duration;  /* in the track's timescale; > 0 */
+	int64_t wall_ms;   /* wall-clock time of its start, for PROGRAM-DATE-TIME */
+	uint32_t epoch;    /* discontinuity sequence: +1 after each input loss or failover */
+};
+
+/* A track's segments on disk, oldest first, in a ring of fixed capacity. */
+struct ob_pkg_timeline {
+	uint32_t timescale;              /* ticks per second */
+	size_t capacity;
+	size_t count;
+	size_t head;                     /* ring index of the oldest segment */
+	struct ob_pkg_segment *segments; /* owned */
+};
+
+/* Prepares an empty timeline for up to capacity segments. 0, OB_EINVAL or OB_ENOMEM. */
+int ob_pkg_timeline_init(struct ob_pkg_timeline *tl, uint32_t timescale, size_t capacity);
+
+/* Frees the timeline's memory. */
+void ob_pkg_timeline_free(struct ob_pkg_timeline *tl);
+
+/* Appends a segment. It must be numbered one after the newest, start no earlier than the
+ * newest ends (timestamps never go back, across discontinuities too), have a positive
+ * duration and an epoch no smaller than the newest's; else OB_EINVAL and nothing changes.
+ * When the ring is full the oldest segment is dropped and copied to *dropped (when not
+ * NULL), and 1 is returned; 0 otherwise. */
+int ob_pkg_timeline_add(struct ob_pkg_timeline *tl, const struct ob_pkg_segment *seg,
+			struct ob_pkg_segment *dropped);
+
+/* The i-th segment from the oldest (i < count). */
+const struct ob_pkg_segment *ob_pkg_timeline_at(const struct ob_pkg_timeline *tl, size_t i);
+
+/* Seconds of a duration in the timeline's timescale. */
+double ob_pkg_timeline_seconds(const struct ob_pkg_timeline *tl, int64_t ticks);
+
+/* The index of the oldest segment of the newest window: at most max_segments segments (0:
+ * no limit) and at most max_seconds of media (0: no limit), always at least one segment
+ * when the timeline has any. */
+size_t ob_pkg_timeline_window(const struct ob_pkg_timeline *tl, size_t max_segments,
+			      double max_seconds);
+
+/* Removes the oldest segments until what is left spans at most keep_seconds, writing the
+ * removed segments' numbers to removed (room for max_removed) so their files can be
+ * deleted. Returns how many were removed. */
+size_t ob_pkg_timeline_trim(struct ob_pkg_timeline *tl, double keep_seconds, uint64_t *removed,
+			    size_t max_removed);
+
+/* ---- HLS ---- */
+
+/* One video rendition of the multivariant playlist. */
+struct ob_pkg_variant {
+	const char *uri;               /* its media playlist, relative: "v0.m3u8" */
+	int width;
+	int height;
+	long peak_bps;                 /* video peak bitrate */
+	long average_bps;              /* video average bitrate */
+	const char *codecs;            /* RFC 6381: "avc1.640028" */
+	double frame_rate;
+};
+
+/* The audio rendition shared by every variant. */
+struct ob_pkg_audio {
+	const char *uri;               /* "audio.m3u8" */
+	const char *codecs;            /* "mp4a.40.2" */
+	long bps;
+	int channels;
+	const char *language;          /* BCP 47, or NULL */
+};
+
+/* Writes the multivariant playlist: every variant with BANDWIDTH and AVERAGE-BANDWIDTH
+ * (audio included), RESOLUTION, CODECS, FRAME-RATE, and the audio group when audio is not
+ * NULL. OB_EINVAL when a variant lacks what a player needs. */
+int ob_pkg_hls_multivariant(struct ob_strbuf *out, const struct ob_pkg_variant *variants,
+			    size_t n_variants, const struct ob_pkg_audio *audio);
+
+/* What a media playlist lists. */
+struct ob_pkg_media_playlist {
+	const struct ob_pkg_timeline *timeline;
+	size_t first;            /* index of the first segment listed */
+	const char *dir;         /* segments at DIR/<number>.<ext>, init at DIR/init-<epoch>.mp4 */
+	bool fmp4;               /* CMAF segments (.m4s, EXT-X-MAP) or MPEG-TS (.ts) */
+	int target_duration_s;   /* the channel's segment duration; raised if one is longer */
+	bool ended;              /* the stream is over: EXT-X-ENDLIST */
+};
+
+/* Writes a media playlist: TARGETDURATION, MEDIA-SEQUENCE, DISCONTINUITY-SEQUENCE, the
+ * init segment (again after each discontinuity), PROGRAM-DATE-TIME at the start and after
+ * each discontinuity, and EXTINF with millisecond precision. OB_EINVAL on an empty list. */
+int ob_pkg_hls_media(struct ob_strbuf *out, const struct ob_pkg_media_playlist *playlist);
+
+/* ---- publishing ---- */
+
+/* Writes DIR/NAME by writing DIR/.NAME.tmp and renaming it: a reader sees the old file or
+ * the new one, never a part. Not fsynced: after a power cut the newest file may be missing,
+ * never half there. 0 or OB_EIO. */
+int ob_pkg_publish(const char *dir, const char *name, const void *data, size_t len);
+
+#endif
