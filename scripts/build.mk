@@ -43,6 +43,7 @@ lib-y := \
 lib-$(CONFIG_HTTPS) += firmware/api/tls.c
 lib-$(CONFIG_HW_SOFTWARE) += drivers-glue/sw.c
 lib-$(CONFIG_PKG_HLS) += firmware/packager/hls.c
+lib-$(CONFIG_PKG_DASH) += firmware/packager/dash.c
 tls-shim-$(CONFIG_HTTPS) := $(O)/lib/ottbox/libssl.so $(O)/lib/ottbox/libcrypto.so
 
 # ---- variants: the firmware, and the same code under ASan+UBSan for the tests ----

@@ -17,6 +17,7 @@ struct ob_pkg_segment {
 	int64_t duration;  /* in the track's timescale; > 0 */
 	int64_t wall_ms;   /* wall-clock time of its start, for PROGRAM-DATE-TIME */
 	uint32_t epoch;    /* discontinuity sequence: +1 after each input loss or failover */
+	int64_t epoch_start; /* start of its epoch's first segment (the DASH period's origin) */
 };
 
 /* A track's segments on disk, oldest first, in a ring of fixed capacity. */
@@ -36,7 +37,8 @@ void ob_pkg_timeline_free(struct ob_pkg_timeline *tl);
 
 /* Appends a segment. It must be numbered one after the newest, start no earlier than the
  * newest ends (timestamps never go back, across discontinuities too), have a positive
- * duration and an epoch no smaller than the newest's; else OB_EINVAL and nothing changes.
+ * duration, an epoch no smaller than the newest's, and an epoch_start no later than its
+ * start and equal to the newest's within one epoch; else OB_EINVAL and nothing changes.
  * When the ring is full the oldest segment is dropped and copied to *dropped (when not
  * NULL), and 1 is returned; 0 otherwise. */
 int ob_pkg_timeline_add(struct ob_pkg_timeline *tl, const struct ob_pkg_segment *seg,
@@ -102,6 +104,47 @@ struct ob_pkg_media_playlist {
  * init segment (again after each discontinuity), PROGRAM-DATE-TIME at the start and after
  * each discontinuity, and EXTINF with millisecond precision. OB_EINVAL on an empty list. */
 int ob_pkg_hls_media(struct ob_strbuf *out, const struct ob_pkg_media_playlist *playlist);
+
+/* ---- DASH ---- */
+
+/* One representation of an adaptation set. */
+struct ob_pkg_dash_rep {
+	const char *id;         /* also its directory: "v0", "a0" */
+	long bandwidth_bps;     /* peak */
+	const char *codecs;     /* RFC 6381 */
+	int width;              /* video */
+	int height;
+	double frame_rate;
+	int sample_rate;        /* audio */
+	int channels;
+};
+
+/* One adaptation set: the renditions of one track kind, sharing one timeline. */
+struct ob_pkg_dash_set {
+	bool video;
+	const struct ob_pkg_timeline *timeline;
+	size_t first;           /* index of the first segment listed */
+	const struct ob_pkg_dash_rep *reps;
+	size_t n_reps;
+	const char *language;   /* audio, or NULL */
+};
+
+/* A dynamic (live) MPD. */
+struct ob_pkg_mpd {
+	int64_t availability_start_ms; /* wall clock of media time 0 */
+	int64_t publish_ms;            /* when this version is written */
+	int segment_seconds;           /* the channel's segment duration */
+	double time_shift_seconds;     /* how far back players may seek (the listed window) */
+	const struct ob_pkg_dash_set *sets;
+	size_t n_sets;                 /* the first set's timeline defines the periods */
+	bool ended;                    /* the stream is over: a static MPD */
+};
+
+/* Writes the MPD: one Period per epoch (a discontinuity opens a new one, with its own init
+ * segment), a SegmentTemplate with a run-length SegmentTimeline per adaptation set, and
+ * the live attributes (availabilityStartTime, publishTime, minimumUpdatePeriod,
+ * timeShiftBufferDepth, suggestedPresentationDelay). OB_EINVAL when a set lists nothing. */
+int ob_pkg_dash_mpd(struct ob_strbuf *out, const struct ob_pkg_mpd *mpd);
 
 /* ---- publishing ---- */
 

@@ -38,13 +38,14 @@ int ob_pkg_timeline_add(struct ob_pkg_timeline *tl, const struct ob_pkg_segment 
 {
 	int ret = 0;
 
-	if (seg->duration <= 0)
+	if (seg->duration <= 0 || seg->epoch_start > seg->start)
 		return OB_EINVAL;
 	if (tl->count > 0) {
 		const struct ob_pkg_segment *newest = ob_pkg_timeline_at(tl, tl->count - 1);
 
 		if (seg->number != newest->number + 1 || seg->start < newest->start + newest->duration ||
-		    seg->epoch < newest->epoch)
+		    seg->epoch < newest->epoch ||
+		    (seg->epoch == newest->epoch && seg->epoch_start != newest->epoch_start))
 			return OB_EINVAL;
 	}
 	if (tl->count == tl->capacity) {

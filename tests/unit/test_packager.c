@@ -214,6 +214,142 @@ static void test_media_playlist_target_duration_and_end(void **state)
 	ob_pkg_timeline_free(&tl);
 }
 
+static void add_ok(struct ob_pkg_timeline *tl, uint64_t number, int64_t start, int64_t duration,
+		   uint32_t epoch, int64_t epoch_start)
+{
+	struct ob_pkg_segment s = { .number = number, .start = start, .duration = duration,
+				    .wall_ms = T0 + start * 1000 / tl->timescale, .epoch = epoch,
+				    .epoch_start = epoch_start };
+
+	assert_int_equal(ob_pkg_timeline_add(tl, &s, NULL), 0);
+}
+
+static void test_epoch_start_is_checked(void **state)
+{
+	struct ob_pkg_timeline tl;
+	struct ob_pkg_segment s = seg(1, 4 * TS, 4 * TS, 0);
+
+	(void)state;
+	assert_int_equal(ob_pkg_timeline_init(&tl, TS, 4), 0);
+	s.epoch_start = 5 * TS; /* after its own start */
+	assert_int_equal(ob_pkg_timeline_add(&tl, &s, NULL), OB_EINVAL);
+	s.epoch_start = 4 * TS;
+	assert_int_equal(ob_pkg_timeline_add(&tl, &s, NULL), 0);
+	s = seg(2, 8 * TS, 4 * TS, 0); /* same epoch, another origin */
+	s.epoch_start = 0;
+	assert_int_equal(ob_pkg_timeline_add(&tl, &s, NULL), OB_EINVAL);
+	ob_pkg_timeline_free(&tl);
+}
+
+static void test_dash_mpd_with_two_periods(void **state)
+{
+	static const char expected[] =
+		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		"<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" "
+		"profiles=\"urn:mpeg:dash:profile:isoff-live:2011\" type=\"dynamic\" "
+		"availabilityStartTime=\"2026-11-18T11:06:40.000Z\" "
+		"publishTime=\"2026-11-18T11:07:10.000Z\" minimumUpdatePeriod=\"PT4S\" "
+		"timeShiftBufferDepth=\"PT16.000S\" suggestedPresentationDelay=\"PT12S\" "
+		"minBufferTime=\"PT4S\" maxSegmentDuration=\"PT4S\">\n"
+		"  <Period id=\"0\" start=\"PT0.000S\">\n"
+		"      <AdaptationSet id=\"0\" contentType=\"video\" mimeType=\"video/mp4\" "
+		"segmentAlignment=\"true\" startWithSAP=\"1\" maxWidth=\"1920\" maxHeight=\"1080\">\n"
+		"        <SegmentTemplate timescale=\"90000\" presentationTimeOffset=\"0\" "
+		"initialization=\"$RepresentationID$/init-0.mp4\" "
+		"media=\"$RepresentationID$/$Number$.m4s\" startNumber=\"101\">\n"
+		"        <SegmentTimeline>\n"
+		"          <S t=\"360000\" d=\"360000\" r=\"1\"/>\n"
+		"        </SegmentTimeline>\n"
+		"        </SegmentTemplate>\n"
+		"        <Representation id=\"v0\" bandwidth=\"6600000\" codecs=\"avc1.640028\" "
+		"width=\"1920\" height=\"1080\" frameRate=\"30000/1001\"/>\n"
+		"        <Representation id=\"v1\" bandwidth=\"3850000\" codecs=\"avc1.64001f\" "
+		"width=\"1280\" height=\"720\" frameRate=\"30000/1001\"/>\n"
+		"      </AdaptationSet>\n"
+		"      <AdaptationSet id=\"1\" contentType=\"audio\" mimeType=\"audio/mp4\" "
+		"segmentAlignment=\"true\" startWithSAP=\"1\" lang=\"en\">\n"
+		"        <SegmentTemplate timescale=\"48000\" presentationTimeOffset=\"0\" "
+		"initialization=\"$RepresentationID$/init-0.mp4\" "
+		"media=\"$RepresentationID$/$Number$.m4s\" startNumber=\"101\">\n"
+		"        <SegmentTimeline>\n"
+		"          <S t=\"192000\" d=\"192000\" r=\"1\"/>\n"
+		"        </SegmentTimeline>\n"
+		"        </SegmentTemplate>\n"
+		"        <Representation id=\"a0\" bandwidth=\"128000\" codecs=\"mp4a.40.2\" "
+		"audioSamplingRate=\"48000\">\n"
+		"          <AudioChannelConfiguration schemeIdUri=\"urn:mpeg:dash:23003:3:audio_channel"
+		"_configuration:2011\" value=\"2\"/>\n"
+		"        </Representation>\n"
+		"      </AdaptationSet>\n"
+		"  </Period>\n"
+		"  <Period id=\"1\" start=\"PT20.000S\">\n"
+		"      <AdaptationSet id=\"0\" contentType=\"video\" mimeType=\"video/mp4\" "
+		"segmentAlignment=\"true\" startWithSAP=\"1\" maxWidth=\"1920\" maxHeight=\"1080\">\n"
+		"        <SegmentTemplate timescale=\"90000\" presentationTimeOffset=\"1800000\" "
+		"initialization=\"$RepresentationID$/init-1.mp4\" "
+		"media=\"$RepresentationID$/$Number$.m4s\" startNumber=\"103\">\n"
+		"        <SegmentTimeline>\n"
+		"          <S t=\"1800000\" d=\"360000\" r=\"0\"/>\n"
+		"          <S t=\"2160000\" d=\"180000\" r=\"0\"/>\n"
+		"        </SegmentTimeline>\n"
+		"        </SegmentTemplate>\n";
+	const struct ob_pkg_dash_rep video_reps[] = {
+		{ .id = "v0", .bandwidth_bps = 6600000, .codecs = "avc1.640028", .width = 1920,
+		  .height = 1080, .frame_rate = 29.97 },
+		{ .id = "v1", .bandwidth_bps = 3850000, .codecs = "avc1.64001f", .width = 1280,
+		  .height = 720, .frame_rate = 29.97 },
+	};
+	const struct ob_pkg_dash_rep audio_reps[] = {
+		{ .id = "a0", .bandwidth_bps = 128000, .codecs = "mp4a.40.2", .sample_rate = 48000,
+		  .channels = 2 },
+	};
+	struct ob_pkg_timeline video;
+	struct ob_pkg_timeline audio;
+	struct ob_pkg_dash_set sets[2] = {
+		{ .video = true, .timeline = &video, .first = 1, .reps = video_reps, .n_reps = 2 },
+		{ .video = false, .timeline = &audio, .first = 1, .reps = audio_reps, .n_reps = 1,
+		  .language = "en" },
+	};
+	struct ob_pkg_mpd mpd = { .availability_start_ms = T0, .publish_ms = T0 + 30000,
+				  .segment_seconds = 4, .time_shift_seconds = 16.0, .sets = sets,
+				  .n_sets = 2 };
+	struct ob_strbuf out = { 0 };
+
+	(void)state;
+	assert_int_equal(ob_pkg_timeline_init(&video, TS, 8), 0);
+	assert_int_equal(ob_pkg_timeline_init(&audio, 48000, 8), 0);
+	add_ok(&video, 100, 0, 4 * TS, 0, 0);
+	add_ok(&video, 101, 4 * TS, 4 * TS, 0, 0);
+	add_ok(&video, 102, 8 * TS, 4 * TS, 0, 0);
+	/* input lost from 12 s to 20 s: epoch 1 begins at 20 s */
+	add_ok(&video, 103, 20 * TS, 4 * TS, 1, 20 * TS);
+	add_ok(&video, 104, 24 * TS, 2 * TS, 1, 20 * TS);
+	add_ok(&audio, 100, 0, 192000, 0, 0);
+	add_ok(&audio, 101, 192000, 192000, 0, 0);
+	add_ok(&audio, 102, 384000, 192000, 0, 0);
+	add_ok(&audio, 103, 960000, 192000, 1, 960000);
+	assert_int_equal(ob_pkg_dash_mpd(&out, &mpd), 0);
+	if (strncmp(out.data, expected, strlen(expected)) != 0)
+		fail_msg("MPD differs:\n%s", out.data);
+	assert_non_null(strstr(out.data, "  </Period>\n</MPD>\n"));
+	ob_strbuf_free(&out);
+
+	/* once over, the MPD is static with a duration and no live attributes */
+	mpd.ended = true;
+	assert_int_equal(ob_pkg_dash_mpd(&out, &mpd), 0);
+	assert_non_null(strstr(out.data, "type=\"static\""));
+	assert_non_null(strstr(out.data, "mediaPresentationDuration=\"PT22.000S\""));
+	assert_null(strstr(out.data, "minimumUpdatePeriod"));
+	ob_strbuf_free(&out);
+
+	/* a set with nothing listed is refused */
+	sets[1].first = 4;
+	assert_int_equal(ob_pkg_dash_mpd(&out, &mpd), OB_EINVAL);
+	ob_strbuf_free(&out);
+	ob_pkg_timeline_free(&video);
+	ob_pkg_timeline_free(&audio);
+}
+
 static void test_publish_replaces_whole_files(void **state)
 {
 	char dir[] = "/tmp/ob-pkg-XXXXXX";
@@ -264,6 +400,8 @@ int main(void)
 		cmocka_unit_test(test_multivariant_playlist),
 		cmocka_unit_test(test_media_playlist_with_a_discontinuity),
 		cmocka_unit_test(test_media_playlist_target_duration_and_end),
+		cmocka_unit_test(test_epoch_start_is_checked),
+		cmocka_unit_test(test_dash_mpd_with_two_periods),
 		cmocka_unit_test(test_publish_replaces_whole_files),
 		cmocka_unit_test(test_strbuf_grows_and_formats),
 	};
