@@ -1,3 +1,4 @@
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/internal.h"
@@ -12,7 +13,7 @@ static json_t *find_ladder(struct ob_req *req, const char *id, int *err)
 	*err = 0;
 	if (ladder)
 		return ladder;
-	*err = ob_store_ladder_get(req->api->store, id, &ladder);
+	*err = ob_store_doc_get(req->api->store, OB_STORE_LADDERS, id, &ladder);
 	if (ladder)
 		json_object_set_new(ladder, "builtin", json_false());
 	return ladder;
@@ -21,7 +22,7 @@ static json_t *find_ladder(struct ob_req *req, const char *id, int *err)
 void ob_api_get_ladders(struct ob_req *req)
 {
 	json_t *all = ob_engine_ladder_presets();
-	json_t *stored = ob_store_ladder_list(req->api->store);
+	json_t *stored = ob_store_doc_list(req->api->store, OB_STORE_LADDERS);
 	size_t i;
 	json_t *ladder;
 
@@ -86,7 +87,7 @@ static void put_ladder(struct ob_req *req, bool create)
 		struct ob_audit audit = ob_api_audit(req, create ? "ladder.create" : "ladder.update",
 						     id, req->body);
 
-		ret = ob_store_ladder_put(req->api->store, req->body, create, &audit);
+		ret = ob_store_doc_put(req->api->store, OB_STORE_LADDERS, req->body, create, &audit);
 	}
 	if (ret == OB_EEXIST)
 		ob_api_reply_error(req, 409, "exists", "id: a ladder \"%s\" already exists", id);
@@ -125,8 +126,18 @@ void ob_api_delete_ladder(struct ob_req *req)
 				   req->params[0]);
 		return;
 	}
-	ret = ob_store_ladder_delete(req->api->store, req->params[0], &audit);
-	if (ret == OB_ENOTFOUND)
+	ret = ob_store_doc_delete(req->api->store, OB_STORE_LADDERS, req->params[0], &audit);
+	if (ret == OB_ECONFLICT) {
+		json_t *users = ob_store_channels_using_ladder(req->api->store, req->params[0]);
+		char *names = json_dumps(users, JSON_COMPACT);
+
+		ob_api_reply_error(req, 409, "conflict",
+				   "ladder \"%s\" is used by channels %s; move them to another "
+				   "ladder first",
+				   req->params[0], names ? names : "");
+		free(names);
+		json_decref(users);
+	} else if (ret == OB_ENOTFOUND)
 		ob_api_reply_error(req, 404, "not_found", "no ladder \"%s\"", req->params[0]);
 	else if (ret != 0)
 		ob_api_reply_err(req, ret, "the ladder could not be deleted");

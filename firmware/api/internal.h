@@ -133,5 +133,10 @@ void ob_api_post_ladders(struct ob_req *req);
 void ob_api_get_ladder(struct ob_req *req);
 void ob_api_put_ladder(struct ob_req *req);
 void ob_api_delete_ladder(struct ob_req *req);
+void ob_api_get_channels(struct ob_req *req);
+void ob_api_post_channels(struct ob_req *req);
+void ob_api_get_channel(struct ob_req *req);
+void ob_api_put_channel(struct ob_req *req);
+void ob_api_delete_channel(struct ob_req *req);
 
 #endif

@@ -36,6 +36,11 @@ static const struct ob_route routes[] = {
 	{ "GET", "/api/v1/ladders/{id}", ob_api_get_ladder, READ, 0 },
 	{ "PUT", "/api/v1/ladders/{id}", ob_api_put_ladder, OPERATE, 0 },
 	{ "DELETE", "/api/v1/ladders/{id}", ob_api_delete_ladder, OPERATE, 0 },
+	{ "GET", "/api/v1/channels", ob_api_get_channels, READ, 0 },
+	{ "POST", "/api/v1/channels", ob_api_post_channels, OPERATE, 0 },
+	{ "GET", "/api/v1/channels/{id}", ob_api_get_channel, READ, 0 },
+	{ "PUT", "/api/v1/channels/{id}", ob_api_put_channel, OPERATE, 0 },
+	{ "DELETE", "/api/v1/channels/{id}", ob_api_delete_channel, OPERATE, 0 },
 };
 
 const struct ob_route *ob_api_routes(size_t *count)

@@ -42,6 +42,8 @@ static bool type_matches(const json_t *value, enum ob_json_type type)
 		return json_is_object(value);
 	case OB_JSON_ARRAY:
 		return json_is_array(value);
+	case OB_JSON_STRING_OR_NULL:
+		return json_is_string(value) || json_is_null(value);
 	}
 	return false;
 }
@@ -76,6 +78,7 @@ const char *ob_json_expected_phrase(enum ob_json_type type)
 		[OB_JSON_BOOLEAN] = "a boolean (true or false)",
 		[OB_JSON_OBJECT] = "an object",
 		[OB_JSON_ARRAY] = "an array",
+		[OB_JSON_STRING_OR_NULL] = "a string or null",
 	};
 	return phrases[type];
 }

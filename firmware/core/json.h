@@ -12,6 +12,7 @@ enum ob_json_type {
 	OB_JSON_BOOLEAN,
 	OB_JSON_OBJECT,
 	OB_JSON_ARRAY,
+	OB_JSON_STRING_OR_NULL, /* a string, or null for "none" */
 };
 
 /* One member an object may carry. */

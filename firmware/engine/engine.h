@@ -34,4 +34,24 @@ json_t *ob_engine_ladder_presets(void);
 /* One built-in ladder by id (new reference), or NULL. */
 json_t *ob_engine_ladder_preset(const char *id);
 
+/* ---- channels ---- */
+
+#define OB_CHANNEL_ID_MAX 32
+
+/* Checks a channel document as the API takes it (see docs/openapi.yaml, Channel):
+ *   {"id"?, "name", "input": {"url", "backup_url"?, "failover_after_s"?}, "ladder"?,
+ *    "segment_seconds"?, "live_window_segments"?, "dvr_window_seconds"?, "access"?,
+ *    "backend"?, "autostart"?}
+ * Input URLs must be of a kind the box ingests (srt, rtmp, udp, rtsp, http(s), file,
+ * test://pattern) and well formed for it. Whether the ladder exists is the caller's check.
+ * Returns 0, or OB_EINVAL with a message naming the field. */
+int ob_engine_channel_validate(const json_t *channel, char *err, size_t err_len);
+
+/* Fills a valid channel's optional fields with their defaults, in place, deriving "id"
+ * from the name when it is missing (lowercase, '-' for anything else, at most 32). */
+void ob_engine_channel_fill_defaults(json_t *channel);
+
+/* Checks one input URL; where names the field for the message. 0 or OB_EINVAL. */
+int ob_engine_input_url_check(const char *url, const char *where, char *err, size_t err_len);
+
 #endif

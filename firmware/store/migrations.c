@@ -48,6 +48,13 @@ static const char *const migrations[] = {
 	"  created_ms INTEGER NOT NULL,"
 	"  updated_ms INTEGER NOT NULL"
 	");",
+	/* 3: channels */
+	"CREATE TABLE channels ("
+	"  id TEXT PRIMARY KEY,"
+	"  document TEXT NOT NULL,"
+	"  created_ms INTEGER NOT NULL,"
+	"  updated_ms INTEGER NOT NULL"
+	");",
 };
 
 int ob_store_migration_count(void)

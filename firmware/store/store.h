@@ -169,22 +169,32 @@ int ob_store_apikey_delete(struct ob_store *store, const char *id, const struct 
 /* A new array of keys as the API shows them (never the secret or its hash). */
 json_t *ob_store_apikey_list(struct ob_store *store);
 
-/* ---- ladders (operator ones; validation and the built-ins are the engine's) ---- */
+/* ---- JSON documents: operator ladders and channels (validated by the engine) ---- */
 
-/* Stores a validated ladder document under its "id". With create, OB_EEXIST when the id is
- * taken; without, it replaces an existing one (OB_ENOTFOUND when there is none). The
- * document is borrowed. */
-int ob_store_ladder_put(struct ob_store *store, const json_t *ladder, bool create,
+enum ob_store_collection {
+	OB_STORE_LADDERS,  /* the built-in ladders live in the firmware, not here */
+	OB_STORE_CHANNELS,
+};
+
+/* Stores a validated document under its "id" (borrowed). With create, OB_EEXIST when the id
+ * is taken; without, it replaces an existing one (OB_ENOTFOUND when there is none). */
+int ob_store_doc_put(struct ob_store *store, enum ob_store_collection coll, const json_t *doc,
+		     bool create, const struct ob_audit *audit);
+
+/* Reads a document by id into a new reference. OB_ENOTFOUND when there is none. */
+int ob_store_doc_get(struct ob_store *store, enum ob_store_collection coll, const char *id,
+		     json_t **out);
+
+/* Deletes a document by id. OB_ENOTFOUND when there is none; OB_ECONFLICT when something
+ * still uses it (a ladder that a channel names). */
+int ob_store_doc_delete(struct ob_store *store, enum ob_store_collection coll, const char *id,
 			const struct ob_audit *audit);
 
-/* Reads a ladder by id into a new reference. OB_ENOTFOUND when there is none. */
-int ob_store_ladder_get(struct ob_store *store, const char *id, json_t **out);
+/* A new array of every document of a collection, ordered by id. */
+json_t *ob_store_doc_list(struct ob_store *store, enum ob_store_collection coll);
 
-/* Deletes a ladder by id. OB_ENOTFOUND when there is none. */
-int ob_store_ladder_delete(struct ob_store *store, const char *id, const struct ob_audit *audit);
-
-/* A new array of every stored ladder, ordered by id. */
-json_t *ob_store_ladder_list(struct ob_store *store);
+/* A new array of the ids of the channels that use a ladder. */
+json_t *ob_store_channels_using_ladder(struct ob_store *store, const char *ladder_id);
 
 /* ---- audit log ---- */
 

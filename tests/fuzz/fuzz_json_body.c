@@ -1,5 +1,5 @@
 /* Fuzzes what every API request body goes through: parsing as a JSON object, the field
- * checks of the user and API-key endpoints, the settings and the ladder validation. */
+ * checks of the user and API-key endpoints, the settings, ladder and channel validation. */
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -31,6 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ob_store_settings_validate(body, current, err, sizeof(err));
 	if (ob_engine_ladder_validate(body, err, sizeof(err)) == 0)
 		ob_engine_ladder_fill_defaults(body);
+	else if (ob_engine_channel_validate(body, err, sizeof(err)) == 0)
+		ob_engine_channel_fill_defaults(body);
 	json_decref(current);
 	json_decref(body);
 	return 0;

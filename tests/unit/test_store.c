@@ -372,22 +372,45 @@ static void test_ladders_put_get_delete(void **state)
 	json_t *got = NULL;
 	json_t *list;
 
-	assert_int_equal(ob_store_ladder_put(store, ladder, false, &test_audit), OB_ENOTFOUND);
-	assert_int_equal(ob_store_ladder_put(store, ladder, true, &test_audit), 0);
-	assert_int_equal(ob_store_ladder_put(store, ladder, true, &test_audit), OB_EEXIST);
+	assert_int_equal(ob_store_doc_put(store, OB_STORE_LADDERS, ladder, false, &test_audit), OB_ENOTFOUND);
+	assert_int_equal(ob_store_doc_put(store, OB_STORE_LADDERS, ladder, true, &test_audit), 0);
+	assert_int_equal(ob_store_doc_put(store, OB_STORE_LADDERS, ladder, true, &test_audit), OB_EEXIST);
 	json_object_set_new(ladder, "name", json_string("Studio 2"));
-	assert_int_equal(ob_store_ladder_put(store, ladder, false, &test_audit), 0);
-	assert_int_equal(ob_store_ladder_get(store, "studio", &got), 0);
+	assert_int_equal(ob_store_doc_put(store, OB_STORE_LADDERS, ladder, false, &test_audit), 0);
+	assert_int_equal(ob_store_doc_get(store, OB_STORE_LADDERS, "studio", &got), 0);
 	assert_true(json_equal(got, ladder));
 	json_decref(got);
-	list = ob_store_ladder_list(store);
+	list = ob_store_doc_list(store, OB_STORE_LADDERS);
 	assert_int_equal(json_array_size(list), 1);
 	json_decref(list);
-	assert_int_equal(ob_store_ladder_delete(store, "studio", &test_audit), 0);
-	assert_int_equal(ob_store_ladder_get(store, "studio", &got), OB_ENOTFOUND);
+	assert_int_equal(ob_store_doc_delete(store, OB_STORE_LADDERS, "studio", &test_audit), 0);
+	assert_int_equal(ob_store_doc_get(store, OB_STORE_LADDERS, "studio", &got), OB_ENOTFOUND);
 	assert_null(got);
-	assert_int_equal(ob_store_ladder_delete(store, "studio", &test_audit), OB_ENOTFOUND);
+	assert_int_equal(ob_store_doc_delete(store, OB_STORE_LADDERS, "studio", &test_audit), OB_ENOTFOUND);
 	json_decref(ladder);
+	ob_store_close(&store);
+}
+
+static void test_a_ladder_in_use_stays(void **state)
+{
+	struct fixture *f = *state;
+	struct ob_store *store = open_ok(f);
+	json_t *ladder = json_pack("{s:s}", "id", "studio");
+	json_t *channel = json_pack("{s:s, s:s}", "id", "news", "ladder", "studio");
+	json_t *users;
+
+	assert_int_equal(ob_store_doc_put(store, OB_STORE_LADDERS, ladder, true, &test_audit), 0);
+	assert_int_equal(ob_store_doc_put(store, OB_STORE_CHANNELS, channel, true, &test_audit), 0);
+	assert_int_equal(ob_store_doc_delete(store, OB_STORE_LADDERS, "studio", &test_audit),
+			 OB_ECONFLICT);
+	users = ob_store_channels_using_ladder(store, "studio");
+	assert_int_equal(json_array_size(users), 1);
+	assert_string_equal(json_string_value(json_array_get(users, 0)), "news");
+	json_decref(users);
+	assert_int_equal(ob_store_doc_delete(store, OB_STORE_CHANNELS, "news", &test_audit), 0);
+	assert_int_equal(ob_store_doc_delete(store, OB_STORE_LADDERS, "studio", &test_audit), 0);
+	json_decref(ladder);
+	json_decref(channel);
 	ob_store_close(&store);
 }
 
@@ -435,6 +458,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_apikeys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_every_change_is_audited, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ladders_put_get_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_ladder_in_use_stays, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backup_is_a_complete_store, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,121 @@
+#include <string.h>
+
+#include "api/internal.h"
+#include "core/err.h"
+#include "engine/engine.h"
+
+/* A channel as the API shows it: the stored document and its status. Takes doc. */
+static json_t *with_status(json_t *doc)
+{
+	/* Channels run once the engine takes them; until then every channel is stopped. */
+	json_object_set_new(doc, "status", json_pack("{s:s}", "state", "stopped"));
+	return doc;
+}
+
+void ob_api_get_channels(struct ob_req *req)
+{
+	json_t *channels = ob_store_doc_list(req->api->store, OB_STORE_CHANNELS);
+	json_t *channel;
+	size_t i;
+
+	json_array_foreach(channels, i, channel)
+		with_status(channel);
+	ob_api_reply_json(req, 200, json_pack("{s:o}", "channels", channels));
+}
+
+void ob_api_get_channel(struct ob_req *req)
+{
+	json_t *channel = NULL;
+	int ret = ob_store_doc_get(req->api->store, OB_STORE_CHANNELS, req->params[0], &channel);
+
+	if (ret == OB_ENOTFOUND)
+		ob_api_reply_error(req, 404, "not_found", "no channel \"%s\"", req->params[0]);
+	else if (ret != 0)
+		ob_api_reply_err(req, ret, "the channel cannot be read");
+	else
+		ob_api_reply_json(req, 200, with_status(channel));
+}
+
+static bool ladder_exists(struct ob_req *req, const char *id)
+{
+	json_t *ladder = ob_engine_ladder_preset(id);
+
+	if (!ladder)
+		ob_store_doc_get(req->api->store, OB_STORE_LADDERS, id, &ladder);
+	json_decref(ladder);
+	return ladder != NULL;
+}
+
+static void put_channel(struct ob_req *req, bool create)
+{
+	char err[512];
+	const char *id;
+	int ret;
+
+	if (!create) {
+		const json_t *body_id = json_object_get(req->body, "id");
+
+		if (!body_id)
+			json_object_set_new(req->body, "id", json_string(req->params[0]));
+		else if (!json_is_string(body_id) ||
+			 strcmp(json_string_value(body_id), req->params[0]) != 0) {
+			ob_api_reply_error(req, 400, "invalid",
+					   "id: must be \"%s\" as in the path, or left out",
+					   req->params[0]);
+			return;
+		}
+	}
+	/* Reads carry a status; a client that sends a read document back is not wrong. */
+	json_object_del(req->body, "status");
+	if (ob_engine_channel_validate(req->body, err, sizeof(err)) != 0) {
+		ob_api_reply_error(req, 400, "invalid", "%s", err);
+		return;
+	}
+	ob_engine_channel_fill_defaults(req->body);
+	id = json_string_value(json_object_get(req->body, "id"));
+	if (!ladder_exists(req, json_string_value(json_object_get(req->body, "ladder")))) {
+		ob_api_reply_error(req, 400, "invalid",
+				   "ladder: there is no ladder \"%s\" (GET /api/v1/ladders lists them)",
+				   json_string_value(json_object_get(req->body, "ladder")));
+		return;
+	}
+	{
+		struct ob_audit audit = ob_api_audit(req, create ? "channel.create" : "channel.update",
+						     id, req->body);
+
+		ret = ob_store_doc_put(req->api->store, OB_STORE_CHANNELS, req->body, create, &audit);
+	}
+	if (ret == OB_EEXIST)
+		ob_api_reply_error(req, 409, "exists",
+				   "id: a channel \"%s\" already exists; give this one another id", id);
+	else if (ret == OB_ENOTFOUND)
+		ob_api_reply_error(req, 404, "not_found",
+				   "no channel \"%s\"; create it with POST /api/v1/channels", id);
+	else if (ret != 0)
+		ob_api_reply_err(req, ret, "the channel could not be saved");
+	else
+		ob_api_reply_json(req, create ? 201 : 200, with_status(json_deep_copy(req->body)));
+}
+
+void ob_api_post_channels(struct ob_req *req)
+{
+	put_channel(req, true);
+}
+
+void ob_api_put_channel(struct ob_req *req)
+{
+	put_channel(req, false);
+}
+
+void ob_api_delete_channel(struct ob_req *req)
+{
+	struct ob_audit audit = ob_api_audit(req, "channel.delete", req->params[0], NULL);
+	int ret = ob_store_doc_delete(req->api->store, OB_STORE_CHANNELS, req->params[0], &audit);
+
+	if (ret == OB_ENOTFOUND)
+		ob_api_reply_error(req, 404, "not_found", "no channel \"%s\"", req->params[0]);
+	else if (ret != 0)
+		ob_api_reply_err(req, ret, "the channel could not be deleted");
+	else
+		ob_api_reply_empty(req, NULL);
+}
