@@ -1,5 +1,7 @@
 #include "hw.h"
 
+#include <string.h>
+
 #include "generated/autoconf.h"
 #include "core/util.h"
 
@@ -18,6 +20,14 @@ const struct ob_hw_backend *const *ob_hw_backends(size_t *count)
 {
 	*count = OB_ARRAY_SIZE(backends) - 1;
 	return backends;
+}
+
+const struct ob_hw_backend *ob_hw_backend_find(const char *name)
+{
+	for (size_t i = 0; backends[i]; i++)
+		if (strcmp(backends[i]->name, name) == 0)
+			return backends[i];
+	return NULL;
 }
 
 json_t *ob_hw_probe_all(void)

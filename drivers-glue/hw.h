@@ -4,6 +4,23 @@
 #define OB_HW_HW_H
 
 #include <jansson.h>
+#include <libavcodec/avcodec.h>
+#include <libavutil/rational.h>
+
+/* What one rung of a ladder asks of its encoder. */
+struct ob_hw_encode_params {
+	const char *codec;        /* "h264" or "hevc" */
+	const char *profile;      /* "high", "main", "baseline", "main10" */
+	const char *preset;       /* x264's names; each backend maps them to its own scale */
+	int width;
+	int height;
+	AVRational frame_rate;    /* frames per second */
+	AVRational time_base;     /* of the frames the encoder gets */
+	int bitrate_kbps;         /* target */
+	int max_bitrate_kbps;     /* VBV maximum rate */
+	int buffer_kbits;         /* VBV buffer */
+	int gop_frames;           /* segment duration x frame rate: every GOP starts a segment */
+};
 
 struct ob_hw_backend {
 	const char *name;        /* "software", "vaapi", "qsv", "nvenc" */
@@ -11,6 +28,13 @@ struct ob_hw_backend {
 	/* Fills report (an empty object) with what this backend finds on the box:
 	 * "available" (bool), "reason" when it is not, and what it can do. 0 or OB_E*. */
 	int (*probe)(json_t *report);
+	/* Opens an encoder for a rung: closed GOPs of exactly gop_frames, no scene-cut
+	 * keyframes, IDR on request (AV_PICTURE_TYPE_I), the rate control asked for. On
+	 * success *out is an opened context the caller frees with avcodec_free_context.
+	 * OB_EUNSUPPORTED when this backend has no encoder for the codec, OB_EINVAL or OB_EIO
+	 * with a message. */
+	int (*open_encoder)(const struct ob_hw_encode_params *params, AVCodecContext **out,
+			    char *err, size_t err_len);
 };
 
 /* The backends compiled into this firmware, best first; *count gets their number. */
@@ -19,5 +43,8 @@ const struct ob_hw_backend *const *ob_hw_backends(size_t *count);
 /* Probes every backend and returns a new array of reports, each with "name" and
  * "description" added. */
 json_t *ob_hw_probe_all(void);
+
+/* A compiled-in backend by name, or NULL. */
+const struct ob_hw_backend *ob_hw_backend_find(const char *name);
 
 #endif

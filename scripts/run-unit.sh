@@ -3,6 +3,7 @@
 set -uo pipefail
 status=0
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+export LSAN_OPTIONS=suppressions=$(dirname "$0")/../tests/lsan.supp:print_suppressions=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 for dir in "$@"; do
 	for t in "$dir"/test_*; do
