@@ -52,19 +52,8 @@ static void put_channel(struct ob_req *req, bool create)
 	const char *id;
 	int ret;
 
-	if (!create) {
-		const json_t *body_id = json_object_get(req->body, "id");
-
-		if (!body_id)
-			json_object_set_new(req->body, "id", json_string(req->params[0]));
-		else if (!json_is_string(body_id) ||
-			 strcmp(json_string_value(body_id), req->params[0]) != 0) {
-			ob_api_reply_error(req, 400, "invalid",
-					   "id: must be \"%s\" as in the path, or left out",
-					   req->params[0]);
-			return;
-		}
-	}
+	if (!create && ob_api_body_id_from_path(req) != 0)
+		return;
 	/* Reads carry a status; a client that sends a read document back is not wrong. */
 	json_object_del(req->body, "status");
 	if (ob_engine_channel_validate(req->body, err, sizeof(err)) != 0) {

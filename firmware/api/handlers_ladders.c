@@ -54,20 +54,8 @@ static void put_ladder(struct ob_req *req, bool create)
 	json_t *builtin;
 	int ret;
 
-	if (!create) {
-		/* The path names the ladder; a body that names another is a mistake. */
-		const json_t *body_id = json_object_get(req->body, "id");
-
-		if (!body_id)
-			json_object_set_new(req->body, "id", json_string(req->params[0]));
-		else if (!json_is_string(body_id) ||
-			 strcmp(json_string_value(body_id), req->params[0]) != 0) {
-			ob_api_reply_error(req, 400, "invalid",
-					   "id: must be \"%s\" as in the path, or left out",
-					   req->params[0]);
-			return;
-		}
-	}
+	if (!create && ob_api_body_id_from_path(req) != 0)
+		return;
 	if (ob_engine_ladder_validate(req->body, err, sizeof(err)) != 0) {
 		ob_api_reply_error(req, 400, "invalid", "%s", err);
 		return;

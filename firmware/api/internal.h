@@ -101,6 +101,10 @@ void ob_api_reply_err(struct ob_req *req, int err, const char *message);
 /* Sends 204 No Content, with extra header lines (each ending in \r\n) or NULL. */
 void ob_api_reply_empty(struct ob_req *req, const char *extra_headers);
 
+/* For PUT /api/v1/<collection>/{id}: sets the body's "id" from the path when it is left
+ * out; sends 400 and returns nonzero when the body names another. */
+int ob_api_body_id_from_path(struct ob_req *req);
+
 /* Fills an audit record for this request's caller. */
 struct ob_audit ob_api_audit(const struct ob_req *req, const char *action, const char *target,
 			     const json_t *detail);

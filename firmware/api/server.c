@@ -90,6 +90,19 @@ void ob_api_reply_empty(struct ob_req *req, const char *extra_headers)
 		  extra_headers ? extra_headers : "");
 }
 
+int ob_api_body_id_from_path(struct ob_req *req)
+{
+	const json_t *body_id = json_object_get(req->body, "id");
+
+	if (!body_id)
+		return json_object_set_new(req->body, "id", json_string(req->params[0]));
+	if (json_is_string(body_id) && strcmp(json_string_value(body_id), req->params[0]) == 0)
+		return 0;
+	ob_api_reply_error(req, 400, "invalid", "id: must be \"%s\" as in the path, or left out",
+			   req->params[0]);
+	return -1;
+}
+
 struct ob_audit ob_api_audit(const struct ob_req *req, const char *action, const char *target,
 			     const json_t *detail)
 {

@@ -178,7 +178,6 @@ static int fsync_parent_dir(const char *path)
 int ob_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
 {
 	char tmp[PATH_MAX];
-	const char *p = data;
 	int fd;
 	int ret = OB_EIO;
 
@@ -187,19 +186,7 @@ int ob_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)
 		return OB_EIO;
-	if (fchmod(fd, mode) != 0)
-		goto fail_unlink;
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			goto fail_unlink;
-		p += n;
-		len -= (size_t)n;
-	}
-	if (fsync(fd) != 0)
+	if (fchmod(fd, mode) != 0 || ob_write_all(fd, data, len) != 0 || fsync(fd) != 0)
 		goto fail_unlink;
 	if (close(fd) != 0) {
 		fd = -1;
@@ -248,6 +235,47 @@ int ob_read_file(const char *path, size_t max_len, char **out, size_t *out_len)
 out_close:
 	fclose(f);
 	return ret;
+}
+
+bool ob_is_slug(const char *text, size_t max_len)
+{
+	size_t len = strlen(text);
+
+	if (len < 1 || len > max_len)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = text[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+
+		if (!alnum && (i == 0 || (c != '-' && c != '_')))
+			return false;
+	}
+	return true;
+}
+
+bool ob_str_in_list(const char *const *list, const char *value)
+{
+	for (; *list; list++)
+		if (strcmp(*list, value) == 0)
+			return true;
+	return false;
+}
+
+int ob_write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return OB_EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
 }
 
 long ob_utf8_chars(const char *text)

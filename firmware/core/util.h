@@ -51,6 +51,16 @@ int ob_read_file(const char *path, size_t max_len, char **out, size_t *out_len);
  * surrogates included) or holds a control character. */
 long ob_utf8_chars(const char *text);
 
+/* True when text is 1 to max_len characters of a-z, 0-9, '-' and '_', starting with a
+ * letter or digit: an id that may appear in a URL or a file name. */
+bool ob_is_slug(const char *text, size_t max_len);
+
+/* True when value is one of the strings of a NULL-terminated list. */
+bool ob_str_in_list(const char *const *list, const char *value);
+
+/* Writes all len bytes to fd, retrying short writes and EINTR. 0 or OB_EIO. */
+int ob_write_all(int fd, const void *data, size_t len);
+
 /* Copies src into dst (dst_len bytes) and always NUL-terminates; returns OB_ETOOBIG when
  * src did not fit (dst then holds a truncated copy). */
 int ob_strlcpy(char *dst, const char *src, size_t dst_len);

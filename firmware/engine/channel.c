@@ -246,33 +246,15 @@ int ob_engine_input_url_check(const char *url, const char *where, char *err, siz
 	return OB_EINVAL;
 }
 
-static bool in_list(const char *const *list, const char *value)
-{
-	for (; *list; list++)
-		if (strcmp(*list, value) == 0)
-			return true;
-	return false;
-}
-
 static int check_id(const char *id, char *err, size_t err_len)
 {
-	size_t len = strlen(id);
-
-	for (size_t i = 0; i < len; i++) {
-		char c = id[i];
-		bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-
-		if (!alnum && (i == 0 || (c != '-' && c != '_')))
-			len = 0;
-	}
-	if (len < 1 || len > OB_CHANNEL_ID_MAX) {
-		snprintf(err, err_len,
-			 "id: must be 1 to %d characters of a-z, 0-9, '-' or '_', starting with a "
-			 "letter or digit (it is part of the playback URL)",
-			 OB_CHANNEL_ID_MAX);
-		return OB_EINVAL;
-	}
-	return 0;
+	if (ob_is_slug(id, OB_CHANNEL_ID_MAX))
+		return 0;
+	snprintf(err, err_len,
+		 "id: must be 1 to %d characters of a-z, 0-9, '-' or '_', starting with a "
+		 "letter or digit (it is part of the playback URL)",
+		 OB_CHANNEL_ID_MAX);
+	return OB_EINVAL;
 }
 
 static int check_input(const json_t *input, char *err, size_t err_len)
@@ -365,12 +347,12 @@ int ob_engine_channel_validate(const json_t *channel, char *err, size_t err_len)
 		return OB_EINVAL;
 	}
 	v = json_object_get(channel, "access");
-	if (v && !in_list(access_classes, json_string_value(v))) {
+	if (v && !ob_str_in_list(access_classes, json_string_value(v))) {
 		snprintf(err, err_len, "access: must be \"public\" or \"premium\"");
 		return OB_EINVAL;
 	}
 	v = json_object_get(channel, "backend");
-	if (v && !in_list(backends, json_string_value(v))) {
+	if (v && !ob_str_in_list(backends, json_string_value(v))) {
 		snprintf(err, err_len,
 			 "backend: must be \"auto\" (the best one the box has) or one of "
 			 "software, vaapi, qsv, nvenc");

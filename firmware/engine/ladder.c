@@ -66,14 +66,6 @@ static const char *const presets[] = { "ultrafast", "superfast", "veryfast", "fa
 #define DEFAULT_PRESET "veryfast"
 #define DEFAULT_AUDIO_KBPS 128
 
-static bool in_list(const char *const *list, const char *value)
-{
-	for (; *list; list++)
-		if (strcmp(*list, value) == 0)
-			return true;
-	return false;
-}
-
 static void list_text(const char *const *list, char *out, size_t out_len)
 {
 	size_t used = 0;
@@ -156,13 +148,13 @@ static int check_rung(const json_t *rung, const char *where, char *err, size_t e
 			 codec);
 		return OB_EINVAL;
 	}
-	if (!in_list(profiles, str_member(rung, "profile", profiles[0]))) {
+	if (!ob_str_in_list(profiles, str_member(rung, "profile", profiles[0]))) {
 		list_text(profiles, choices, sizeof(choices));
 		snprintf(err, err_len, "%s.profile: %s takes one of %s, got \"%.32s\"", where, codec,
 			 choices, str_member(rung, "profile", ""));
 		return OB_EINVAL;
 	}
-	if (!in_list(presets, str_member(rung, "preset", DEFAULT_PRESET))) {
+	if (!ob_str_in_list(presets, str_member(rung, "preset", DEFAULT_PRESET))) {
 		list_text(presets, choices, sizeof(choices));
 		snprintf(err, err_len, "%s.preset: must be one of %s, got \"%.32s\"", where, choices,
 			 str_member(rung, "preset", ""));
@@ -203,23 +195,13 @@ static int check_order(const json_t *above, const json_t *below, size_t index, b
 
 static int check_id(const char *id, char *err, size_t err_len)
 {
-	size_t len = strlen(id);
-
-	for (size_t i = 0; i < len; i++) {
-		char c = id[i];
-		bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-
-		if (!alnum && (i == 0 || (c != '-' && c != '_')))
-			len = 0;
-	}
-	if (len < 1 || len > OB_LADDER_ID_MAX) {
-		snprintf(err, err_len,
-			 "id: must be 1 to %d characters of a-z, 0-9, '-' or '_', starting with a "
-			 "letter or digit (it appears in URLs)",
-			 OB_LADDER_ID_MAX);
-		return OB_EINVAL;
-	}
-	return 0;
+	if (ob_is_slug(id, OB_LADDER_ID_MAX))
+		return 0;
+	snprintf(err, err_len,
+		 "id: must be 1 to %d characters of a-z, 0-9, '-' or '_', starting with a "
+		 "letter or digit (it appears in URLs)",
+		 OB_LADDER_ID_MAX);
+	return OB_EINVAL;
 }
 
 static int check_audio(const json_t *audio, char *err, size_t err_len)

@@ -145,6 +145,24 @@ static void test_strlcpy_one_byte_short(void **state)
 	assert_string_equal(buf, "hello");
 }
 
+static void test_slugs_and_lists(void **state)
+{
+	static const char *const colours[] = { "red", "green", NULL };
+
+	(void)state;
+	assert_true(ob_is_slug("news-1_hd", 32));
+	assert_true(ob_is_slug("0a", 2));
+	assert_false(ob_is_slug("0ab", 2));
+	assert_false(ob_is_slug("", 32));
+	assert_false(ob_is_slug("-news", 32));
+	assert_false(ob_is_slug("News", 32));
+	assert_false(ob_is_slug("a/b", 32));
+	assert_false(ob_is_slug("a.b", 32));
+	assert_true(ob_str_in_list(colours, "green"));
+	assert_false(ob_str_in_list(colours, "Green"));
+	assert_false(ob_str_in_list(colours, ""));
+}
+
 static void test_log_levels_parse(void **state)
 {
 	enum ob_log_level level;
@@ -204,6 +222,7 @@ int main(void)
 		cmocka_unit_test(test_constant_time_equal),
 		cmocka_unit_test(test_atomic_write_replaces_whole_file),
 		cmocka_unit_test(test_strlcpy_one_byte_short),
+		cmocka_unit_test(test_slugs_and_lists),
 		cmocka_unit_test(test_log_levels_parse),
 		cmocka_unit_test(test_apikey_roundtrip_and_malformed),
 		cmocka_unit_test(test_roles),
