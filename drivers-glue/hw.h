@@ -35,6 +35,14 @@ struct ob_hw_backend {
 	 * with a message. */
 	int (*open_encoder)(const struct ob_hw_encode_params *params, AVCodecContext **out,
 			    char *err, size_t err_len);
+	/* Opens a decoder for an input stream (video or audio) described by par. On success
+	 * *out is an opened context the caller frees with avcodec_free_context. OB_EUNSUPPORTED
+	 * when this backend cannot decode it, OB_EIO with a message. */
+	int (*open_decoder)(const AVCodecParameters *par, AVCodecContext **out, char *err,
+			    size_t err_len);
+	/* Writes the libavfilter chain that turns a decoded frame into a rung's input frame
+	 * (scaled to width x height, in the encoder's pixel format) to out. 0 or OB_ETOOBIG. */
+	int (*scale_filter)(const struct ob_hw_encode_params *params, char *out, size_t out_len);
 };
 
 /* The backends compiled into this firmware, best first; *count gets their number. */

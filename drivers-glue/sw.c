@@ -119,9 +119,60 @@ static int software_open_encoder(const struct ob_hw_encode_params *p, AVCodecCon
 	return 0;
 }
 
+static int software_open_decoder(const AVCodecParameters *par, AVCodecContext **out, char *err,
+				 size_t err_len)
+{
+	const AVCodec *codec = avcodec_find_decoder(par->codec_id);
+	AVCodecContext *ctx;
+	int rc;
+
+	*out = NULL;
+	if (!codec) {
+		snprintf(err, err_len, "software: libavcodec has no decoder for %s",
+			 avcodec_get_name(par->codec_id));
+		return OB_EUNSUPPORTED;
+	}
+	ctx = avcodec_alloc_context3(codec);
+	if (!ctx)
+		return OB_ENOMEM;
+	rc = avcodec_parameters_to_context(ctx, par);
+	if (rc >= 0) {
+		/* Slice threads add no delay, which a live channel wants; frame threads would
+		 * add one frame of latency per thread. */
+		ctx->thread_count = 0;
+		ctx->thread_type = FF_THREAD_SLICE;
+		/* Frames bigger than 4K are refused before any allocation is made for them. */
+		ctx->max_pixels = 4096 * 2304;
+		rc = avcodec_open2(ctx, codec, NULL);
+	}
+	if (rc < 0) {
+		char averr[AV_ERROR_MAX_STRING_SIZE];
+
+		av_strerror(rc, averr, sizeof(averr));
+		snprintf(err, err_len, "software: the %s decoder did not open: %s", codec->name,
+			 averr);
+		avcodec_free_context(&ctx);
+		return OB_EIO;
+	}
+	*out = ctx;
+	return 0;
+}
+
+static int software_scale_filter(const struct ob_hw_encode_params *p, char *out, size_t out_len)
+{
+	const char *format = p->profile && strcmp(p->profile, "main10") == 0 ? "yuv420p10le"
+									     : "yuv420p";
+	int n = snprintf(out, out_len, "scale=w=%d:h=%d:flags=bicubic,format=%s", p->width,
+			 p->height, format);
+
+	return n < 0 || (size_t)n >= out_len ? OB_ETOOBIG : 0;
+}
+
 const struct ob_hw_backend ob_hw_software = {
 	.name = "software",
 	.description = "CPU encoding with libx264/libx265 through libavcodec",
 	.probe = software_probe,
 	.open_encoder = software_open_encoder,
+	.open_decoder = software_open_decoder,
+	.scale_filter = software_scale_filter,
 };

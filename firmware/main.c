@@ -16,6 +16,7 @@
 #include "core/rand.h"
 #include "core/util.h"
 #include "core/version.h"
+#include "engine/engine.h"
 #include "generated/autoconf.h"
 #include "hw.h"
 #include "store/store.h"
@@ -55,6 +56,7 @@ static int run_daemon(struct options *opts)
 		.threads = CONFIG_HTTP_THREADS,
 	};
 	struct ob_store *store = NULL;
+	struct ob_engine *engine = NULL;
 	struct ob_api *api = NULL;
 	char err[1024];
 	sigset_t signals;
@@ -83,16 +85,26 @@ static int run_daemon(struct options *opts)
 		ob_error(MODULE, "cannot create the first admin user: %s", ob_strerror(ret));
 		goto out_close_store;
 	}
+	ret = ob_engine_create(store, opts->data_dir, &engine);
+	if (ret != 0) {
+		ob_error(MODULE, "cannot start the engine: %s", ob_strerror(ret));
+		goto out_close_store;
+	}
+	config.engine = engine;
 	ret = ob_api_start(&config, store, &api, err, sizeof(err));
 	if (ret != 0) {
 		ob_error(MODULE, "%s", err);
-		goto out_close_store;
+		goto out_stop_engine;
 	}
+	ob_engine_autostart(engine);
 	ob_info(MODULE, "ready");
 	while (sigwait(&signals, &sig) != 0)
 		;
 	ob_info(MODULE, "%s received, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	ob_api_stop(&api);
+out_stop_engine:
+	/* Channels end their playlists before the store closes. */
+	ob_engine_destroy(&engine);
 out_close_store:
 	ob_store_close(&store);
 	ob_info(MODULE, ret == 0 ? "stopped cleanly" : "stopped after an error");
@@ -395,6 +407,69 @@ static int cmd_version(struct options *opts, struct ob_store *store, int argc, c
 	return 0;
 }
 
+static const struct option transcode_options[] = {
+	{ "ladder", required_argument, NULL, 'l' },
+	{ "out", required_argument, NULL, 'o' },
+	{ "segment-seconds", required_argument, NULL, 's' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* The engine and packager once over a file, as fast as the machine allows: for measuring
+ * and for making VOD renditions. */
+static int cmd_transcode(struct options *opts, struct ob_store *store, int argc, char **argv)
+{
+	const char *ladder_id = "720p-3";
+	const char *out_dir = NULL;
+	int segment_seconds = 4;
+	json_t *ladder;
+	char err[1024];
+	int64_t started;
+	int c;
+	int ret;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "", transcode_options, NULL)) != -1) {
+		if (c == 'l')
+			ladder_id = optarg;
+		else if (c == 'o')
+			out_dir = optarg;
+		else if (c == 's')
+			segment_seconds = atoi(optarg);
+		else
+			return EXIT_USAGE;
+	}
+	if (optind != argc - 1 || !out_dir || segment_seconds < 2 || segment_seconds > 6) {
+		fprintf(stderr, "usage: ottboxd transcode INPUT --ladder NAME --out DIR "
+				"[--segment-seconds 2..6]\n");
+		return EXIT_USAGE;
+	}
+	ladder = ob_engine_ladder_preset(ladder_id);
+	if (!ladder) {
+		ret = ob_store_open(opts->data_dir, &store, err, sizeof(err));
+		if (ret == 0)
+			ret = ob_store_doc_get(store, OB_STORE_LADDERS, ladder_id, &ladder);
+		ob_store_close(&store);
+		if (ret != 0) {
+			fprintf(stderr, "ottboxd: no ladder \"%s\" (built-in: 1080p-5, 720p-3; or a "
+					"stored one in %s)\n",
+				ladder_id, opts->data_dir);
+			return 1;
+		}
+	}
+	ob_engine_ladder_fill_defaults(ladder);
+	started = ob_time_mono_ms();
+	ret = ob_engine_transcode(argv[optind], ladder, segment_seconds, out_dir, err,
+				  sizeof(err));
+	json_decref(ladder);
+	if (ret != 0) {
+		fprintf(stderr, "ottboxd: transcode failed: %s\n", err[0] ? err : ob_strerror(ret));
+		return 1;
+	}
+	fprintf(stderr, "ottboxd: %s transcoded with ladder %s into %s in %.2f s\n", argv[optind],
+		ladder_id, out_dir, (double)(ob_time_mono_ms() - started) / 1000.0);
+	return 0;
+}
+
 static const struct command commands[] = {
 	{ "user", "add", "user add NAME --role ROLE --password-stdin [--must-change]", true,
 	  cmd_user_add },
@@ -407,6 +482,8 @@ static const struct command commands[] = {
 	{ "store", "backup", "store backup FILE", true, cmd_store_backup },
 	{ NULL, "routes", "routes", false, cmd_routes },
 	{ NULL, "probe", "probe", false, cmd_probe },
+	{ NULL, "transcode", "transcode INPUT --ladder NAME --out DIR [--segment-seconds N]", false,
+	  cmd_transcode },
 	{ NULL, "version", "version", false, cmd_version },
 };
 
@@ -539,6 +616,7 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
+	ob_engine_log_setup();
 	if (ob_random_init() != 0) {
 		fprintf(stderr, "ottboxd: the random generator could not be seeded\n");
 		return 1;

@@ -24,7 +24,7 @@ LDFLAGS += -pie -Wl,-z,relro,-z,now -pthread
 LDFLAGS += -Wl,--disable-new-dtags -Wl,-rpath,'$$ORIGIN/../lib/ottbox'
 
 LDLIBS := -lm -lcivetweb -lmbedx509 -lmbedtls -lmbedcrypto -largon2 -ljansson -lsqlite3 \
-	-lavcodec -lavutil
+	-lavformat -lavfilter -lavcodec -lavutil
 
 # ---- sources, by feature ----
 lib-y := \
@@ -33,7 +33,8 @@ lib-y := \
 	firmware/packager/timeline.c firmware/packager/publish.c \
 	firmware/store/store.c firmware/store/migrations.c firmware/store/settings.c \
 	firmware/store/users.c firmware/store/documents.c firmware/engine/ladder.c \
-	firmware/engine/channel.c \
+	firmware/engine/channel.c firmware/engine/input.c firmware/engine/output.c \
+	firmware/engine/run.c firmware/engine/supervisor.c firmware/packager/cmaf.c \
 	firmware/access/role.c firmware/access/password.c firmware/access/session.c \
 	firmware/access/ratelimit.c firmware/access/apikey.c firmware/access/bootstrap.c \
 	firmware/api/router.c firmware/api/errors.c firmware/api/server.c \

@@ -9,10 +9,10 @@ mode=${1:-run}
 run_pkgs=(
 	build-essential pkg-config git python3 python3-kconfiglib
 	libcivetweb-dev libssl-dev libsqlite3-dev libmbedtls-dev libjansson-dev libargon2-dev
-	libavcodec-dev libavutil-dev
+	libavcodec-dev libavformat-dev libavfilter-dev libavutil-dev
 )
 test_pkgs=(
-	libcmocka-dev cppcheck sqlite3 curl python3-yaml
+	libcmocka-dev cppcheck sqlite3 curl python3-yaml ffmpeg
 )
 pkgs=("${run_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")

@@ -8,6 +8,7 @@
 
 struct ob_store;
 struct ob_api;
+struct ob_engine;
 
 struct ob_api_config {
 	const char *data_dir;   /* TLS material lives in DATA_DIR/tls */
@@ -15,6 +16,7 @@ struct ob_api_config {
 	const char *listen_tls; /* "ADDR:PORT" for HTTPS, or NULL/"" for none */
 	const char *www_dir;    /* the console's static files, or NULL for none */
 	int threads;            /* CivetWeb worker threads */
+	struct ob_engine *engine; /* runs the channels (borrowed; outlives the server) */
 };
 
 /* Starts the HTTP server on the borrowed store (which must outlive it). Returns 0, or an

@@ -5,10 +5,15 @@
 #include "engine/engine.h"
 
 /* A channel as the API shows it: the stored document and its status. Takes doc. */
-static json_t *with_status(json_t *doc)
+static json_t *with_status(struct ob_req *req, json_t *doc)
 {
-	/* Channels run once the engine takes them; until then every channel is stopped. */
-	json_object_set_new(doc, "status", json_pack("{s:s}", "state", "stopped"));
+	const char *id = json_string_value(json_object_get(doc, "id"));
+	json_t *status = req->api->engine && id ? ob_engine_status(req->api->engine, id)
+						: json_pack("{s:s}", "state", "stopped");
+
+	json_object_set_new(doc, "playback", json_incref(json_object_get(status, "playback")));
+	json_object_del(status, "playback");
+	json_object_set_new(doc, "status", status);
 	return doc;
 }
 
@@ -19,7 +24,7 @@ void ob_api_get_channels(struct ob_req *req)
 	size_t i;
 
 	json_array_foreach(channels, i, channel)
-		with_status(channel);
+		with_status(req, channel);
 	ob_api_reply_json(req, 200, json_pack("{s:o}", "channels", channels));
 }
 
@@ -33,7 +38,7 @@ void ob_api_get_channel(struct ob_req *req)
 	else if (ret != 0)
 		ob_api_reply_err(req, ret, "the channel cannot be read");
 	else
-		ob_api_reply_json(req, 200, with_status(channel));
+		ob_api_reply_json(req, 200, with_status(req, channel));
 }
 
 static bool ladder_exists(struct ob_req *req, const char *id)
@@ -56,6 +61,7 @@ static void put_channel(struct ob_req *req, bool create)
 		return;
 	/* Reads carry a status; a client that sends a read document back is not wrong. */
 	json_object_del(req->body, "status");
+	json_object_del(req->body, "playback");
 	if (ob_engine_channel_validate(req->body, err, sizeof(err)) != 0) {
 		ob_api_reply_error(req, 400, "invalid", "%s", err);
 		return;
@@ -82,8 +88,16 @@ static void put_channel(struct ob_req *req, bool create)
 				   "no channel \"%s\"; create it with POST /api/v1/channels", id);
 	else if (ret != 0)
 		ob_api_reply_err(req, ret, "the channel could not be saved");
+	if (ret != 0)
+		return;
+	/* A running channel takes its new configuration at once. */
+	if (!create && req->api->engine &&
+	    ob_engine_restart_if_running(req->api->engine, id, err, sizeof(err)) != 0)
+		ob_api_reply_error(req, 409, "conflict",
+				   "the channel was saved but did not restart: %s", err);
 	else
-		ob_api_reply_json(req, create ? 201 : 200, with_status(json_deep_copy(req->body)));
+		ob_api_reply_json(req, create ? 201 : 200,
+				  with_status(req, json_deep_copy(req->body)));
 }
 
 void ob_api_post_channels(struct ob_req *req)
@@ -99,7 +113,12 @@ void ob_api_put_channel(struct ob_req *req)
 void ob_api_delete_channel(struct ob_req *req)
 {
 	struct ob_audit audit = ob_api_audit(req, "channel.delete", req->params[0], NULL);
-	int ret = ob_store_doc_delete(req->api->store, OB_STORE_CHANNELS, req->params[0], &audit);
+	int ret;
+
+	/* A deleted channel stops first; its files stay until a channel of that id starts. */
+	if (req->api->engine)
+		ob_engine_stop(req->api->engine, req->params[0]);
+	ret = ob_store_doc_delete(req->api->store, OB_STORE_CHANNELS, req->params[0], &audit);
 
 	if (ret == OB_ENOTFOUND)
 		ob_api_reply_error(req, 404, "not_found", "no channel \"%s\"", req->params[0]);
@@ -107,4 +126,49 @@ void ob_api_delete_channel(struct ob_req *req)
 		ob_api_reply_err(req, ret, "the channel could not be deleted");
 	else
 		ob_api_reply_empty(req, NULL);
+}
+
+/* Start and stop: audited like every change, answered with the channel and its status. */
+static void start_or_stop(struct ob_req *req, bool start)
+{
+	struct ob_audit audit = ob_api_audit(req, start ? "channel.start" : "channel.stop",
+					     req->params[0], NULL);
+	json_t *channel = NULL;
+	char err[512] = "";
+	int ret = ob_store_doc_get(req->api->store, OB_STORE_CHANNELS, req->params[0], &channel);
+
+	if (ret == OB_ENOTFOUND) {
+		ob_api_reply_error(req, 404, "not_found", "no channel \"%s\"", req->params[0]);
+		return;
+	}
+	if (ret != 0) {
+		ob_api_reply_err(req, ret, "the channel cannot be read");
+		return;
+	}
+	if (!req->api->engine) {
+		ret = OB_EUNSUPPORTED;
+		snprintf(err, sizeof(err), "this server runs no engine");
+	} else if (start) {
+		ret = ob_engine_start(req->api->engine, req->params[0], err, sizeof(err));
+	} else {
+		ret = ob_engine_stop(req->api->engine, req->params[0]);
+	}
+	if (ret != 0) {
+		json_decref(channel);
+		ob_api_reply_error(req, 409, "not_started", "channel \"%s\" did not start: %s", req->params[0],
+				   err);
+		return;
+	}
+	ob_store_audit_add(req->api->store, &audit, "ok");
+	ob_api_reply_json(req, 200, with_status(req, channel));
+}
+
+void ob_api_post_channel_start(struct ob_req *req)
+{
+	start_or_stop(req, true);
+}
+
+void ob_api_post_channel_stop(struct ob_req *req)
+{
+	start_or_stop(req, false);
 }

@@ -26,6 +26,7 @@ struct ob_api {
 	struct ob_sessions *sessions;
 	struct ob_ratelimit *login_limits;
 	json_t *hardware;     /* probe report made at start */
+	struct ob_engine *engine;
 	char data_dir[4096];
 	int64_t started_mono_ms;
 	int64_t started_wall_ms;
@@ -142,5 +143,7 @@ void ob_api_post_channels(struct ob_req *req);
 void ob_api_get_channel(struct ob_req *req);
 void ob_api_put_channel(struct ob_req *req);
 void ob_api_delete_channel(struct ob_req *req);
+void ob_api_post_channel_start(struct ob_req *req);
+void ob_api_post_channel_stop(struct ob_req *req);
 
 #endif

@@ -41,6 +41,8 @@ static const struct ob_route routes[] = {
 	{ "GET", "/api/v1/channels/{id}", ob_api_get_channel, READ, 0 },
 	{ "PUT", "/api/v1/channels/{id}", ob_api_put_channel, OPERATE, 0 },
 	{ "DELETE", "/api/v1/channels/{id}", ob_api_delete_channel, OPERATE, 0 },
+	{ "POST", "/api/v1/channels/{id}/start", ob_api_post_channel_start, OPERATE, 0 },
+	{ "POST", "/api/v1/channels/{id}/stop", ob_api_post_channel_stop, OPERATE, 0 },
 };
 
 const struct ob_route *ob_api_routes(size_t *count)

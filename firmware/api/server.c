@@ -145,6 +145,11 @@ static int read_json_body(struct ob_req *req)
 				   declared, MAX_BODY_BYTES);
 		return -1;
 	}
+	if (declared <= 0 && !type) {
+		/* An action without a body (POST .../start) reads as an empty object. */
+		req->body = json_object();
+		return req->body ? 0 : -1;
+	}
 	if (!is_json_media_type(type)) {
 		ob_api_reply_error(req, 415, "unsupported_media_type",
 				   "send the body as JSON with Content-Type: application/json");
@@ -435,6 +440,7 @@ int ob_api_start(const struct ob_api_config *config, struct ob_store *store,
 		return OB_ENOMEM;
 	}
 	api->store = store;
+	api->engine = config->engine;
 	api->started_mono_ms = ob_time_mono_ms();
 	api->started_wall_ms = ob_time_wall_ms();
 	ob_strlcpy(api->data_dir, config->data_dir, sizeof(api->data_dir));

@@ -54,4 +54,44 @@ void ob_engine_channel_fill_defaults(json_t *channel);
 /* Checks one input URL; where names the field for the message. 0 or OB_EINVAL. */
 int ob_engine_input_url_check(const char *url, const char *where, char *err, size_t err_len);
 
+/* ---- running channels ---- */
+
+struct ob_store;
+struct ob_engine;
+
+/* Sends libav*'s log lines to ottbox's log (errors as warnings, the rest at debug). */
+void ob_engine_log_setup(void);
+
+/* Makes the engine over a borrowed store (which must outlive it). Channels write to
+ * DATA_DIR/live/<id>; file: inputs read DATA_DIR/media. 0 or OB_ENOMEM. */
+int ob_engine_create(struct ob_store *store, const char *data_dir, struct ob_engine **out);
+
+/* Stops every running channel and frees the engine; sets *engine to NULL. */
+void ob_engine_destroy(struct ob_engine **engine);
+
+/* Starts a stored channel (a running one is left running). 0, OB_ENOTFOUND (no such
+ * channel), or OB_EINVAL/OB_EUNSUPPORTED with the reason in err. */
+int ob_engine_start(struct ob_engine *engine, const char *id, char *err, size_t err_len);
+
+/* Stops a channel: final segments are written and its playlists end. 0 whether or not it
+ * ran. */
+int ob_engine_stop(struct ob_engine *engine, const char *id);
+
+/* Restarts a channel when it runs, so a changed configuration takes effect. */
+int ob_engine_restart_if_running(struct ob_engine *engine, const char *id, char *err,
+				 size_t err_len);
+
+/* The channel's status document (new reference): {"state": "stopped"} when not running,
+ * else state, reason, input, rungs, audio, notes; always "playback" paths. */
+json_t *ob_engine_status(struct ob_engine *engine, const char *id);
+
+/* Starts every stored channel with "autostart": true; failures are logged. */
+void ob_engine_autostart(struct ob_engine *engine);
+
+/* Runs the engine once over a local file with a ladder (validated, defaults filled) and
+ * writes VOD HLS and DASH into out_dir, as fast as the machine allows. 0, or an OB_E* code
+ * with the reason in err. */
+int ob_engine_transcode(const char *input_path, const json_t *ladder, int segment_seconds,
+			const char *out_dir, char *err, size_t err_len);
+
 #endif
