@@ -12,15 +12,20 @@ run_pkgs=(
 	libavcodec-dev libavformat-dev libavfilter-dev libavutil-dev
 )
 test_pkgs=(
-	libcmocka-dev cppcheck sqlite3 curl python3-yaml ffmpeg
+	libcmocka-dev cppcheck sqlite3 curl python3-yaml
+	chromium nodejs npm ffmpeg
 )
 pkgs=("${run_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
 
+# What installed packages provide counts as there too: a nodejs built with its own npm
+# provides npm, and conflicts with Debian's npm package.
+provided=" $(dpkg-query -W -f='${db:Status-Status} ${Provides}\n' 2>/dev/null |
+	sed -n 's/^installed //p' | sed 's/ *([^)]*)//g; s/, */ /g' | tr '\n' ' ') "
 missing=()
 for p in "${pkgs[@]}"; do
 	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
-	[ "$status" = installed ] || missing+=("$p")
+	[ "$status" = installed ] || [[ "$provided" == *" $p "* ]] || missing+=("$p")
 done
 
 if [ ${#missing[@]} -gt 0 ]; then
