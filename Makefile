@@ -49,7 +49,8 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	@echo "ottbox: starting on http://$(RUN_LISTEN)/ with data in $(RUN_DATA_DIR) (Ctrl-C stops it)"
 	@echo "ottbox: the first admin password is printed below and kept in $(RUN_DATA_DIR)/initial-admin-password"
-	exec $(O)/bin/ottboxd --data-dir $(RUN_DATA_DIR) --listen $(RUN_LISTEN)
+	@echo "ottbox: a demo channel plays at http://$(RUN_LISTEN)/live/demo/master.m3u8 (and manifest.mpd)"
+	exec $(O)/bin/ottboxd --data-dir $(RUN_DATA_DIR) --listen $(RUN_LISTEN) --demo-channel
 
 test: deps-test
 	@$(MAKE) --no-print-directory all

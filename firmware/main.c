@@ -33,6 +33,7 @@ struct options {
 	const char *www_dir;
 	char www_default[PATH_MAX];
 	bool log_level_given;       /* --log-level wins over the stored setting at start */
+	bool demo_channel;          /* --demo-channel: a test-pattern channel on a new box */
 	enum ob_log_level log_level;
 };
 
@@ -45,6 +46,32 @@ struct command {
 };
 
 static void usage(FILE *out);
+
+/* On a box without channels, stores a demo channel from the built-in test pattern with the
+ * default ladder, started at once and at every start: the first thing a new user sees is a
+ * live ABR channel. */
+static void add_demo_channel(struct ob_store *store)
+{
+	struct ob_audit audit = { .actor = "system", .action = "channel.create", .target = "demo" };
+	json_t *channels = ob_store_doc_list(store, OB_STORE_CHANNELS);
+	json_t *demo;
+	char err[256];
+
+	if (json_array_size(channels) > 0) {
+		json_decref(channels);
+		return;
+	}
+	json_decref(channels);
+	demo = json_pack("{s:s, s:s, s:{s:s}, s:b}", "id", "demo", "name", "Demo (test pattern)",
+			 "input", "url", "test://pattern?size=1280x720&rate=30&type=moving",
+			 "autostart", 1);
+	if (demo && ob_engine_channel_validate(demo, err, sizeof(err)) == 0) {
+		ob_engine_channel_fill_defaults(demo);
+		if (ob_store_doc_put(store, OB_STORE_CHANNELS, demo, true, &audit) == 0)
+			ob_info(MODULE, "created the demo channel: /live/demo/master.m3u8");
+	}
+	json_decref(demo);
+}
 
 static int run_daemon(struct options *opts)
 {
@@ -91,6 +118,8 @@ static int run_daemon(struct options *opts)
 		goto out_close_store;
 	}
 	config.engine = engine;
+	if (opts->demo_channel)
+		add_demo_channel(store);
 	ret = ob_api_start(&config, store, &api, err, sizeof(err));
 	if (ret != 0) {
 		ob_error(MODULE, "%s", err);
@@ -498,6 +527,7 @@ static void usage(FILE *out)
 		"  --listen ADDR:PORT      plain HTTP (default %s; \"\" for none)\n"
 		"  --listen-tls ADDR:PORT  HTTPS with DIR/tls/server.pem, made on first use\n"
 		"  --www DIR               the console's files (default: next to the binary)\n"
+		"  --demo-channel          on a box without channels, add a test-pattern channel\n"
 		"\nCommands (work whether or not the box is running):\n",
 		CONFIG_DEFAULT_DATA_DIR, CONFIG_DEFAULT_LISTEN);
 	for (size_t i = 0; i < OB_ARRAY_SIZE(commands); i++)
@@ -568,6 +598,7 @@ int main(int argc, char **argv)
 		{ "listen-tls", required_argument, NULL, 't' },
 		{ "www", required_argument, NULL, 'w' },
 		{ "log-level", required_argument, NULL, 'v' },
+		{ "demo-channel", no_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -605,6 +636,9 @@ int main(int argc, char **argv)
 			}
 			opts.log_level_given = true;
 			ob_log_set_level(opts.log_level);
+			break;
+		case 'D':
+			opts.demo_channel = true;
 			break;
 		case 'h':
 			usage(stdout);

@@ -342,11 +342,11 @@ static int open_pattern(struct ob_input *in, char *err, size_t err_len)
 	bool bars = false;
 	char desc[512];
 	AVFilterInOut *outputs = NULL;
-	const char *v;
 	int rc;
 
 	if (query) {
-		v = strstr(query, "size=");
+		const char *v = strstr(query, "size=");
+
 		if (v)
 			sscanf(v + 5, "%dx%d", &width, &height);
 		v = strstr(query, "rate=");

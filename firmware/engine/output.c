@@ -89,7 +89,7 @@ int ob_output_open(const struct ob_output_config *config, const struct ob_output
 {
 	struct ob_output *o;
 	size_t capacity;
-	int ret = 0;
+	int ret;
 
 	*out = NULL;
 	if (n_tracks == 0 || n_tracks > OB_ARRAY_SIZE(o->tracks) || config->segment_seconds < 1)
@@ -392,8 +392,12 @@ int ob_output_segment(struct ob_output *o, size_t track, struct ob_pkg_segment *
 	}
 	ret = ob_pkg_timeline_add(&t->timeline, seg, &dropped);
 	if (ret < 0) {
+		char path[PATH_MAX];
+
 		ob_error(MODULE, "%s: segment %llu (start %lld) does not follow the timeline",
 			 t->dir, (unsigned long long)seg->number, (long long)seg->start);
+		snprintf(path, sizeof(path), "%s/%s", t->dir, name);
+		unlink(path);
 		goto out;
 	}
 	if (ret == 1) {
