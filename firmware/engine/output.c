@@ -244,6 +244,7 @@ static int write_master(struct ob_output *o)
 #endif
 }
 
+#ifdef CONFIG_PKG_DASH
 /* The track of a kind whose newest segment is oldest: what every track of the kind has. */
 static const struct output_track *slowest(const struct ob_output *o, bool video)
 {
@@ -262,6 +263,8 @@ static const struct output_track *slowest(const struct ob_output *o, bool video)
 	}
 	return best;
 }
+
+#endif
 
 static int write_mpd(struct ob_output *o)
 {
