@@ -52,6 +52,7 @@ struct frame_queue {
 	size_t count;
 	size_t capacity;
 	bool eof;            /* no more frames this epoch */
+	atomic_size_t depth; /* count, for the status (read without the lock) */
 };
 
 struct track {
@@ -78,7 +79,7 @@ struct track {
 	int64_t last_end;
 	uint32_t epoch;
 	int64_t epoch_start;
-	int error;
+	atomic_int error;                    /* set by the track thread, read by ingest */
 	char error_text[256];
 	/* statistics, under run->status_lock */
 	char encoder[32];
@@ -259,6 +260,7 @@ static bool queue_push(struct frame_queue *q, AVFrame *frame, bool may_drop)
 		pthread_cond_wait(&q->cond, &q->lock);
 	q->items[(q->head + q->count) % q->capacity] = frame;
 	q->count++;
+	atomic_store(&q->depth, q->count);
 	pthread_cond_broadcast(&q->cond);
 	pthread_mutex_unlock(&q->lock);
 	return true;
@@ -284,20 +286,11 @@ static AVFrame *queue_pop(struct frame_queue *q)
 		frame = q->items[q->head];
 		q->head = (q->head + 1) % q->capacity;
 		q->count--;
+		atomic_store(&q->depth, q->count);
 		pthread_cond_broadcast(&q->cond);
 	}
 	pthread_mutex_unlock(&q->lock);
 	return frame;
-}
-
-static size_t queue_depth(struct frame_queue *q)
-{
-	size_t n;
-
-	pthread_mutex_lock(&q->lock);
-	n = q->count;
-	pthread_mutex_unlock(&q->lock);
-	return n;
 }
 
 /* ---- tracks: encode, cut, publish ---- */
@@ -494,7 +487,9 @@ static int track_open(struct track *t, char *err, size_t err_len)
 			av_buffersink_set_frame_size(t->sink, (unsigned)t->enc->frame_size);
 		t->frame_ticks = t->enc->frame_size;
 	}
+	pthread_mutex_lock(&run->status_lock);
 	ob_strlcpy(t->encoder, t->enc->codec->name, sizeof(t->encoder));
+	pthread_mutex_unlock(&run->status_lock);
 	par = avcodec_parameters_alloc();
 	if (!par)
 		return OB_ENOMEM;
@@ -803,6 +798,8 @@ static int make_tracks(struct ob_run *run, const struct ob_input_info *info, cha
 		.availability_start_ms = run->wall_offset_ms,
 	};
 	size_t first = 0;
+	size_t n = 0;
+	bool audio = false;
 	int ret;
 
 	/* Rungs taller or wider than the source would only be upscaled: skip them, keeping
@@ -820,9 +817,8 @@ static int make_tracks(struct ob_run *run, const struct ob_input_info *info, cha
 		ob_info(MODULE, "channel \"%s\": %s", run->id, note);
 		first++;
 	}
-	run->n_tracks = 0;
 	for (size_t r = first; r < run->n_rungs; r++) {
-		struct track *t = &run->tracks[run->n_tracks];
+		struct track *t = &run->tracks[n];
 
 		t->video = true;
 		ob_strlcpy(t->codec, run->rungs[r].codec, sizeof(t->codec));
@@ -841,15 +837,20 @@ static int make_tracks(struct ob_run *run, const struct ob_input_info *info, cha
 			.buffer_kbits = run->rungs[r].buffer_kbits,
 			.gop_frames = (int)ceil(run->segment_seconds * av_q2d(info->frame_rate)),
 		};
-		run->n_tracks++;
+		n++;
 	}
 	if (run->audio_wanted && info->has_audio) {
-		struct track *t = &run->tracks[run->n_tracks++];
+		struct track *t = &run->tracks[n++];
 
 		t->video = false;
 		t->audio_kbps = run->audio_kbps;
-		run->has_audio_track = true;
+		audio = true;
 	}
+	/* The status reads the track list: it appears whole. */
+	pthread_mutex_lock(&run->status_lock);
+	run->n_tracks = n;
+	run->has_audio_track = audio;
+	pthread_mutex_unlock(&run->status_lock);
 	for (size_t i = 0; i < run->n_tracks; i++) {
 		struct track *t = &run->tracks[i];
 
@@ -1366,8 +1367,7 @@ static json_t *track_status(struct ob_run *run, struct track *t)
 	json_object_set_new(o, "encoder", json_string(t->encoder));
 	json_object_set_new(o, "speed", json_real(round(t->speed * 100) / 100));
 	json_object_set_new(o, "bitrate_kbps", json_integer(lround(t->kbps)));
-	json_object_set_new(o, "queue_depth",
-			    json_integer(t->thread_running ? (json_int_t)queue_depth(&t->queue) : 0));
+	json_object_set_new(o, "queue_depth", json_integer((json_int_t)atomic_load(&t->queue.depth)));
 	return o;
 }
 
