@@ -35,6 +35,7 @@ lib-y := \
 	firmware/store/users.c firmware/store/documents.c firmware/engine/ladder.c \
 	firmware/engine/channel.c firmware/engine/input.c firmware/engine/output.c \
 	firmware/engine/run.c firmware/engine/supervisor.c firmware/packager/cmaf.c \
+	firmware/packager/ts.c \
 	firmware/access/role.c firmware/access/password.c firmware/access/session.c \
 	firmware/access/ratelimit.c firmware/access/apikey.c firmware/access/bootstrap.c \
 	firmware/api/router.c firmware/api/errors.c firmware/api/server.c \

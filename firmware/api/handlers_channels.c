@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <string.h>
 
 #include "api/internal.h"
@@ -11,6 +12,12 @@ static json_t *with_status(struct ob_req *req, json_t *doc)
 	json_t *status = req->api->engine && id ? ob_engine_status(req->api->engine, id)
 						: json_pack("{s:s}", "state", "stopped");
 
+	if (json_is_true(json_object_get(doc, "hls_ts")) && id) {
+		char path[96];
+
+		snprintf(path, sizeof(path), "/live/%s/master-ts.m3u8", id);
+		json_object_set_new(json_object_get(status, "playback"), "hls_ts", json_string(path));
+	}
 	json_object_set_new(doc, "playback", json_incref(json_object_get(status, "playback")));
 	json_object_del(status, "playback");
 	json_object_set_new(doc, "status", status);

@@ -19,6 +19,7 @@ static const struct ob_json_field channel_fields[] = {
 	{ "access", OB_JSON_STRING, false },
 	{ "backend", OB_JSON_STRING, false },
 	{ "autostart", OB_JSON_BOOLEAN, false },
+	{ "hls_ts", OB_JSON_BOOLEAN, false },
 };
 
 static const struct ob_json_field input_fields[] = {
@@ -407,4 +408,6 @@ void ob_engine_channel_fill_defaults(json_t *channel)
 		json_object_set_new(channel, "backend", json_string("auto"));
 	if (!json_object_get(channel, "autostart"))
 		json_object_set_new(channel, "autostart", json_false());
+	if (!json_object_get(channel, "hls_ts"))
+		json_object_set_new(channel, "hls_ts", json_false());
 }

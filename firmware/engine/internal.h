@@ -94,6 +94,7 @@ struct ob_output_config {
 	int live_window_segments;     /* segments in a live playlist */
 	int dvr_window_seconds;       /* when > 0, playlists list this much instead */
 	bool vod;                     /* one pass over a file: keep every segment */
+	bool ts;                      /* MPEG-TS HLS too: NAME-ts.m3u8, master-ts.m3u8 */
 	int64_t availability_start_ms; /* wall clock of media time 0 */
 };
 
@@ -111,12 +112,12 @@ void ob_output_set_codecs(struct ob_output *o, size_t track, const char *codecs)
 int ob_output_init_segment(struct ob_output *o, size_t track, uint32_t epoch,
 			   const void *data, size_t len);
 
-/* Publishes a track's next media segment (its number is assigned here: consecutive per
- * track, the first from its start time) and rewrites the playlists it changes; older
- * segments leave the window and the disk. Thread-safe. 0, OB_EINVAL (out of order) or
- * OB_EIO. */
+/* Publishes a track's next media segment, CMAF (data) and, with ts, the same media as
+ * MPEG-TS (ts_data, or NULL); its number is assigned here: consecutive per track, the
+ * first from its start time. Rewrites the playlists it changes; older segments leave the
+ * window and the disk. Thread-safe. 0, OB_EINVAL (out of order) or OB_EIO. */
 int ob_output_segment(struct ob_output *o, size_t track, struct ob_pkg_segment *seg,
-		      const void *data, size_t len);
+		      const void *data, size_t len, const void *ts_data, size_t ts_len);
 
 /* True once every track has a segment, so the master playlist and the MPD exist. */
 bool ob_output_ready(struct ob_output *o);

@@ -172,13 +172,13 @@ int ob_output_init_segment(struct ob_output *o, size_t track, uint32_t epoch, co
 	return ob_pkg_publish(o->tracks[track].dir, name, data, len);
 }
 
-static int write_media_playlist(struct ob_output *o, struct output_track *t)
+static int write_media_playlist(struct ob_output *o, struct output_track *t, bool ts)
 {
 #ifdef CONFIG_PKG_HLS
 	struct ob_pkg_media_playlist playlist = {
 		.timeline = &t->timeline,
 		.dir = t->desc.name,
-		.fmp4 = true,
+		.fmp4 = !ts,
 		.target_duration_s = o->config.segment_seconds,
 		.ended = o->finished,
 	};
@@ -193,16 +193,27 @@ static int write_media_playlist(struct ob_output *o, struct output_track *t)
 	ret = ob_pkg_hls_media(&o->text, &playlist);
 	if (ret != 0)
 		return ret;
-	snprintf(name, sizeof(name), "%s.m3u8", t->desc.name);
+	snprintf(name, sizeof(name), "%s%s.m3u8", t->desc.name, ts ? "-ts" : "");
 	return ob_pkg_publish(o->dir, name, o->text.data, o->text.len);
 #else
 	(void)o;
 	(void)t;
+	(void)ts;
 	return 0;
 #endif
 }
 
-static int write_master(struct ob_output *o)
+/* Both flavours of a track's media playlist, as configured. */
+static int write_media_playlists(struct ob_output *o, struct output_track *t)
+{
+	int ret = write_media_playlist(o, t, false);
+
+	if (ret == 0 && o->config.ts)
+		ret = write_media_playlist(o, t, true);
+	return ret;
+}
+
+static int write_master(struct ob_output *o, bool ts)
 {
 #ifdef CONFIG_PKG_HLS
 	struct ob_pkg_variant variants[OB_LADDER_RUNGS_MAX];
@@ -215,7 +226,7 @@ static int write_master(struct ob_output *o)
 	for (size_t i = 0; i < o->n_tracks; i++) {
 		const struct ob_output_track *d = &o->tracks[i].desc;
 
-		snprintf(uris[i], sizeof(uris[i]), "%s.m3u8", d->name);
+		snprintf(uris[i], sizeof(uris[i]), "%s%s.m3u8", d->name, ts ? "-ts" : "");
 		if (d->video) {
 			variants[n++] = (struct ob_pkg_variant){
 				.uri = uris[i],
@@ -236,12 +247,22 @@ static int write_master(struct ob_output *o)
 	ob_strbuf_reset(&o->text);
 	ret = ob_pkg_hls_multivariant(&o->text, variants, n, has_audio ? &audio : NULL);
 	if (ret == 0)
-		ret = ob_pkg_publish(o->dir, "master.m3u8", o->text.data, o->text.len);
+		ret = ob_pkg_publish(o->dir, ts ? "master-ts.m3u8" : "master.m3u8", o->text.data,
+				     o->text.len);
 	return ret;
 #else
 	(void)o;
+	(void)ts;
 	return 0;
 #endif
+}
+
+static int write_masters(struct ob_output *o)
+{
+	int ret = o->config.ts ? write_master(o, true) : 0;
+
+	/* master.m3u8 last: its appearance says the channel is ready. */
+	return ret == 0 ? write_master(o, false) : ret;
 }
 
 #ifdef CONFIG_PKG_DASH
@@ -357,6 +378,9 @@ static void trim(struct ob_output *o, struct output_track *t)
 			snprintf(path, sizeof(path), "%s/%llu.m4s", t->dir,
 				 (unsigned long long)removed[i]);
 			unlink(path);
+			snprintf(path, sizeof(path), "%s/%llu.ts", t->dir,
+				 (unsigned long long)removed[i]);
+			unlink(path);
 		}
 		if (n > 0 && ob_pkg_timeline_at(&t->timeline, 0)->epoch != oldest_epoch) {
 			char path[PATH_MAX];
@@ -370,7 +394,7 @@ static void trim(struct ob_output *o, struct output_track *t)
 }
 
 int ob_output_segment(struct ob_output *o, size_t track, struct ob_pkg_segment *seg,
-		      const void *data, size_t len)
+		      const void *data, size_t len, const void *ts_data, size_t ts_len)
 {
 	struct output_track *t;
 	struct ob_pkg_segment dropped;
@@ -389,6 +413,12 @@ int ob_output_segment(struct ob_output *o, size_t track, struct ob_pkg_segment *
 	snprintf(name, sizeof(name), "%llu.m4s", (unsigned long long)seg->number);
 	/* The file is complete on disk before any playlist names it. */
 	ret = ob_pkg_publish(t->dir, name, data, len);
+	if (ret == 0 && ts_data) {
+		char ts_name[32];
+
+		snprintf(ts_name, sizeof(ts_name), "%llu.ts", (unsigned long long)seg->number);
+		ret = ob_pkg_publish(t->dir, ts_name, ts_data, ts_len);
+	}
 	if (ret != 0) {
 		ob_error(MODULE, "cannot write %s/%s: %s", t->dir, name, strerror(errno));
 		goto out;
@@ -411,10 +441,10 @@ int ob_output_segment(struct ob_output *o, size_t track, struct ob_pkg_segment *
 		unlink(path);
 	}
 	trim(o, t);
-	ret = write_media_playlist(o, t);
+	ret = write_media_playlists(o, t);
 	if (ret == 0 && (o->ready || all_tracks_have_segments(o))) {
 		if (!o->ready)
-			ret = write_master(o);
+			ret = write_masters(o);
 		if (ret == 0)
 			ret = write_mpd(o);
 		if (ret == 0)
@@ -445,10 +475,10 @@ int ob_output_finish(struct ob_output *o)
 	o->finished = true;
 	for (size_t i = 0; i < o->n_tracks && ret == 0; i++)
 		if (o->tracks[i].timeline.count > 0)
-			ret = write_media_playlist(o, &o->tracks[i]);
+			ret = write_media_playlists(o, &o->tracks[i]);
 	if (ret == 0 && all_tracks_have_segments(o)) {
 		if (!o->ready)
-			ret = write_master(o);
+			ret = write_masters(o);
 		if (ret == 0)
 			ret = write_mpd(o);
 		o->ready = ret == 0;

@@ -21,6 +21,7 @@
 #include "core/util.h"
 #include "engine/engine.h"
 #include "engine/internal.h"
+#include "generated/autoconf.h"
 #include "packager/cmaf.h"
 
 #define MODULE "engine"
@@ -67,6 +68,7 @@ struct track {
 	/* this epoch */
 	AVCodecContext *enc;
 	struct ob_pkg_cmaf *cmaf;
+	struct ob_pkg_ts *ts;                /* with MPEG-TS HLS */
 	AVFilterContext *sink;
 	struct frame_queue queue;
 	pthread_t thread;
@@ -107,6 +109,7 @@ struct ob_run {
 	int live_window;
 	int dvr_seconds;
 	bool transcode;
+	bool hls_ts;                         /* MPEG-TS segments too */
 	char backend_pref[16];
 	struct ob_input_options input_opts[3]; /* primary, backup, the primary for the prober */
 	struct {
@@ -333,16 +336,21 @@ static void cut(struct track *t, int64_t end)
 		.wall_ms = run->wall_offset_ms + av_rescale(t->seg_start, 1000, timescale),
 	};
 	uint8_t *data = NULL;
+	uint8_t *ts_data = NULL;
 	size_t len = 0;
+	size_t ts_len = 0;
 	int ret;
 
 	t->seg_open = false;
 	if (seg.duration <= 0)
 		return;
 	ret = ob_pkg_cmaf_cut(t->cmaf, &data, &len);
+	if (ret == 0 && t->ts)
+		ret = ob_pkg_ts_cut(t->ts, &ts_data, &ts_len);
 	if (ret == 0)
-		ret = ob_output_segment(run->output, t->index, &seg, data, len);
+		ret = ob_output_segment(run->output, t->index, &seg, data, len, ts_data, ts_len);
 	free(data);
+	free(ts_data);
 	if (ret != 0) {
 		ob_warn(MODULE, "channel \"%s\": track %zu lost a segment: %s", run->id, t->index,
 			ob_strerror(ret));
@@ -404,6 +412,8 @@ static void handle_packet(struct track *t, AVPacket *pkt)
 	if (!t->seg_open)
 		return;
 	ret = ob_pkg_cmaf_write(t->cmaf, pkt);
+	if (ret == 0 && t->ts)
+		ret = ob_pkg_ts_write(t->ts, pkt);
 	if (ret != 0) {
 		track_fail(t, ret, "the MP4 writer refused a packet: %s", ob_strerror(ret));
 		return;
@@ -495,6 +505,8 @@ static int track_open(struct track *t, char *err, size_t err_len)
 		return OB_ENOMEM;
 	avcodec_parameters_from_context(par, t->enc);
 	ret = ob_pkg_cmaf_open(par, t->enc->time_base, &t->cmaf, &init, &init_len, err, err_len);
+	if (ret == 0 && run->hls_ts)
+		ret = ob_pkg_ts_open(par, t->enc->time_base, &t->ts);
 	if (ret == 0 && ob_pkg_codec_string(par, codecs, sizeof(codecs)) == 0)
 		ob_output_set_codecs(run->output, t->index, codecs);
 	avcodec_parameters_free(&par);
@@ -511,6 +523,7 @@ static void track_close(struct track *t)
 {
 	avcodec_free_context(&t->enc);
 	ob_pkg_cmaf_close(&t->cmaf);
+	ob_pkg_ts_close(&t->ts);
 	t->sink = NULL;
 }
 
@@ -795,6 +808,7 @@ static int make_tracks(struct ob_run *run, const struct ob_input_info *info, cha
 		.live_window_segments = run->live_window,
 		.dvr_window_seconds = run->dvr_seconds,
 		.vod = run->transcode,
+		.ts = run->hls_ts,
 		.availability_start_ms = run->wall_offset_ms,
 	};
 	size_t first = 0;
@@ -1218,6 +1232,14 @@ static int load_config(struct ob_run *run, const struct ob_run_config *config, c
 	run->live_window = int_member(config->channel, "live_window_segments", 6);
 	run->dvr_seconds = int_member(config->channel, "dvr_window_seconds", 0);
 	run->transcode = config->transcode;
+#ifdef CONFIG_PKG_HLS_TS
+	run->hls_ts = json_is_true(json_object_get(config->channel, "hls_ts"));
+#else
+	if (json_is_true(json_object_get(config->channel, "hls_ts")))
+		json_array_append_new(run->notes,
+				      json_string("hls_ts: this firmware has no MPEG-TS HLS (the "
+						  "PKG_HLS_TS option); CMAF only"));
+#endif
 	ob_strlcpy(run->backend_pref, str_member(config->channel, "backend", "auto"),
 		   sizeof(run->backend_pref));
 	json_array_foreach(rungs, i, rung) {

@@ -78,7 +78,7 @@ static int add(struct ob_output *o, size_t track, int64_t i, uint32_t epoch, int
 		.epoch_start = epoch_start_s * ts,
 	};
 
-	return ob_output_segment(o, track, &seg, "segment", 7);
+	return ob_output_segment(o, track, &seg, "segment", 7, "ts", 2);
 }
 
 static struct ob_output *open_output(int live_window)
@@ -87,6 +87,7 @@ static struct ob_output *open_output(int live_window)
 		.dir = dir,
 		.segment_seconds = SEG,
 		.live_window_segments = live_window,
+		.ts = true,
 	};
 	struct ob_output *o = NULL;
 	char err[256];
@@ -118,6 +119,10 @@ static void test_master_waits_for_every_track(void **state)
 	assert_non_null(strstr(master, "URI=\"a0.m3u8\""));
 	free(master);
 	assert_true(exists("manifest.mpd"));
+	master = read_text("master-ts.m3u8");
+	assert_non_null(strstr(master, "\nv1-ts.m3u8\n"));
+	assert_non_null(strstr(master, "URI=\"a0-ts.m3u8\""));
+	free(master);
 	ob_output_close(&o);
 }
 
@@ -142,6 +147,12 @@ static void test_numbers_follow_media_time_and_window_trims_disk(void **state)
 	/* Three listed, three more kept for players holding an older playlist, no more. */
 	assert_int_equal(count_files("v0", ".m4s"), 6);
 	assert_int_equal(count_files("a0", ".m4s"), 6);
+	assert_int_equal(count_files("v1", ".ts"), 6);
+	playlist = read_text("v0-ts.m3u8");
+	snprintf(expect, sizeof(expect), "v0/%lld.ts", (long long)(T0 / SEG + 11));
+	assert_non_null(strstr(playlist, expect));
+	assert_null(strstr(playlist, "EXT-X-MAP"));
+	free(playlist);
 	ob_output_close(&o);
 }
 
