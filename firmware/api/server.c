@@ -40,6 +40,8 @@ void ob_api_reply_json_headers(struct ob_req *req, int status, const char *extra
 		"the answer; try again\"}}";
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	size_t len = text ? strlen(text) : 0;
+	/* A HEAD answer has the headers of the GET answer and no body. */
+	bool head = req->info && strcmp(req->info->request_method, "HEAD") == 0;
 
 	if (!text && status != 204) {
 		status = 500;
@@ -48,8 +50,10 @@ void ob_api_reply_json_headers(struct ob_req *req, int status, const char *extra
 	req->status = status;
 	mg_printf(req->conn, "HTTP/1.1 %d %s\r\n%s%sContent-Length: %zu\r\n\r\n", status,
 		  reason_phrase(status), api_headers, extra_headers ? extra_headers : "", len + 1);
-	mg_write(req->conn, text ? text : out_of_memory, len);
-	mg_write(req->conn, "\n", 1);
+	if (!head) {
+		mg_write(req->conn, text ? text : out_of_memory, len);
+		mg_write(req->conn, "\n", 1);
+	}
 	if (text)
 		ob_secure_zero(text, len);
 	free(text);
