@@ -492,6 +492,7 @@ int ob_api_start(const struct ob_api_config *config, struct ob_store *store,
 		goto fail_free;
 	}
 	mg_set_request_handler(api->ctx, "/api", api_request, api);
+	mg_set_request_handler(api->ctx, "/live/", ob_api_origin_request, api);
 	ob_info(MODULE, "listening on %s%s%s", ports, config->www_dir ? ", console from " : "",
 		config->www_dir ? config->www_dir : "");
 	*out = api;
