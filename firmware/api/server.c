@@ -466,6 +466,13 @@ int ob_api_start(const struct ob_api_config *config, struct ob_store *store,
 		       "Referrer-Policy: no-referrer\r\nContent-Security-Policy: default-src "
 		       "'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
 		       "object-src 'none'; frame-ancestors 'none'; base-uri 'none'";
+	/* CORS is each handler's own (the origin allows every site, the API none). CivetWeb's
+	 * defaults would answer every preflight itself, /api included, approving any method
+	 * and header for any site, and label the console's files Access-Control-Allow-Origin: *. */
+	options[n++] = "access_control_allow_origin";
+	options[n++] = "";
+	options[n++] = "access_control_allow_methods";
+	options[n++] = "";
 	if (config->www_dir && *config->www_dir) {
 		options[n++] = "document_root";
 		options[n++] = config->www_dir;
