@@ -41,7 +41,7 @@ lib-y := \
 	firmware/api/router.c firmware/api/errors.c firmware/api/server.c \
 	firmware/api/handlers_system.c firmware/api/handlers_settings.c \
 	firmware/api/handlers_session.c firmware/api/handlers_users.c \
-	firmware/api/handlers_ladders.c firmware/api/handlers_channels.c \
+	firmware/api/handlers_ladders.c firmware/api/handlers_channels.c firmware/api/origin.c \
 	drivers-glue/hw.c
 lib-$(CONFIG_HTTPS) += firmware/api/tls.c
 lib-$(CONFIG_HW_SOFTWARE) += drivers-glue/sw.c

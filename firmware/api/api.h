@@ -1,5 +1,5 @@
-/* The HTTP side of the box: REST /api/v1, the static console, later the playback origin.
- * Served by CivetWeb worker threads. */
+/* The HTTP side of the box: REST /api/v1, the static console and the playback origin
+ * (/live/). Served by CivetWeb worker threads. */
 #ifndef OB_API_API_H
 #define OB_API_API_H
 
@@ -11,7 +11,7 @@ struct ob_api;
 struct ob_engine;
 
 struct ob_api_config {
-	const char *data_dir;   /* TLS material lives in DATA_DIR/tls */
+	const char *data_dir;   /* TLS material in DATA_DIR/tls, live channels in DATA_DIR/live */
 	const char *listen;     /* "ADDR:PORT" for HTTP, or NULL/"" for none */
 	const char *listen_tls; /* "ADDR:PORT" for HTTPS, or NULL/"" for none */
 	const char *www_dir;    /* the console's static files, or NULL for none */

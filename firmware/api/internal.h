@@ -30,8 +30,8 @@ struct ob_api {
 	char data_dir[4096];
 	int64_t started_mono_ms;
 	int64_t started_wall_ms;
-	atomic_int in_flight;  /* API handlers running now */
-	atomic_bool stopping;  /* set at stop: new API requests answer 503 */
+	atomic_int in_flight;  /* API and origin handlers running now */
+	atomic_bool stopping;  /* set at stop: new API and origin requests answer 503 */
 };
 
 /* One request as a handler sees it. Lives on the worker thread's stack. */
@@ -113,6 +113,43 @@ struct ob_audit ob_api_audit(const struct ob_req *req, const char *action, const
 /* Checks that the OpenSSL CivetWeb will load has every function it calls; 0, or
  * OB_EUNSUPPORTED with the reason and the way out in err. */
 int ob_api_tls_check_runtime(char *err, size_t err_len);
+
+/* ---- the playback origin (origin.c) ---- */
+
+#define OB_ORIGIN_CHANNEL_MAX 32 /* a channel id: ob_is_slug(id, 32) */
+#define OB_ORIGIN_NAME_MAX 48    /* a file name under a channel: "v0/100.m4s" */
+
+/* One file of the origin, as a request path names it. */
+struct ob_origin_file {
+	char channel[OB_ORIGIN_CHANNEL_MAX + 1];
+	char name[OB_ORIGIN_NAME_MAX + 1]; /* under the channel's directory */
+	const char *mime;                  /* Content-Type (static) */
+	const char *cache_control;         /* Cache-Control value (static) */
+	bool playlist;                     /* a playlist or the MPD, not a segment */
+};
+
+/* What a Range header asks of a file. */
+enum ob_origin_range {
+	OB_ORIGIN_RANGE_WHOLE,         /* none, or one to ignore: send the whole file */
+	OB_ORIGIN_RANGE_PARTIAL,       /* one satisfiable byte range */
+	OB_ORIGIN_RANGE_UNSATISFIABLE, /* starts at or past the end: 416 */
+};
+
+/* Checks a request path ("/live/CHANNEL/FILE", decoded, dot segments kept) against the
+ * file forms the packager writes, without touching the disk. 0 with *out filled;
+ * OB_EINVAL (bad channel id) or OB_ENOTFOUND (any other path) with a message in err. */
+int ob_api_origin_parse_path(const char *path, struct ob_origin_file *out, char *err,
+			     size_t err_len);
+
+/* Reads a Range header (or NULL) for a file of size bytes. One byte range gives PARTIAL
+ * with the inclusive *first and *last, clamped to the file; a malformed header, another
+ * unit, several ranges or last < first give WHOLE (RFC 9110 lets a server ignore them). */
+enum ob_origin_range ob_api_origin_range(const char *header, uint64_t size, uint64_t *first,
+					 uint64_t *last);
+
+/* The CivetWeb handler for /live/: GET, HEAD and OPTIONS of DATA_DIR/live; cbdata is the
+ * struct ob_api. Returns the status sent. */
+int ob_api_origin_request(struct mg_connection *conn, void *cbdata);
 
 /* Handlers, grouped by file. */
 void ob_api_get_health(struct ob_req *req);

@@ -40,6 +40,8 @@ void ob_api_reply_json_headers(struct ob_req *req, int status, const char *extra
 		"the answer; try again\"}}";
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	size_t len = text ? strlen(text) : 0;
+	/* A HEAD answer has the headers of the GET answer and no body. */
+	bool head = req->info && strcmp(req->info->request_method, "HEAD") == 0;
 
 	if (!text && status != 204) {
 		status = 500;
@@ -48,8 +50,10 @@ void ob_api_reply_json_headers(struct ob_req *req, int status, const char *extra
 	req->status = status;
 	mg_printf(req->conn, "HTTP/1.1 %d %s\r\n%s%sContent-Length: %zu\r\n\r\n", status,
 		  reason_phrase(status), api_headers, extra_headers ? extra_headers : "", len + 1);
-	mg_write(req->conn, text ? text : out_of_memory, len);
-	mg_write(req->conn, "\n", 1);
+	if (!head) {
+		mg_write(req->conn, text ? text : out_of_memory, len);
+		mg_write(req->conn, "\n", 1);
+	}
 	if (text)
 		ob_secure_zero(text, len);
 	free(text);
@@ -468,6 +472,13 @@ int ob_api_start(const struct ob_api_config *config, struct ob_store *store,
 		       "Referrer-Policy: no-referrer\r\nContent-Security-Policy: default-src "
 		       "'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
 		       "object-src 'none'; frame-ancestors 'none'; base-uri 'none'";
+	/* CORS is each handler's own (the origin allows every site, the API none). CivetWeb's
+	 * defaults would answer every preflight itself, /api included, approving any method
+	 * and header for any site, and label the console's files Access-Control-Allow-Origin: *. */
+	options[n++] = "access_control_allow_origin";
+	options[n++] = "";
+	options[n++] = "access_control_allow_methods";
+	options[n++] = "";
 	if (config->www_dir && *config->www_dir) {
 		options[n++] = "document_root";
 		options[n++] = config->www_dir;
@@ -494,6 +505,7 @@ int ob_api_start(const struct ob_api_config *config, struct ob_store *store,
 		goto fail_free;
 	}
 	mg_set_request_handler(api->ctx, "/api", api_request, api);
+	mg_set_request_handler(api->ctx, "/live/", ob_api_origin_request, api);
 	ob_info(MODULE, "listening on %s%s%s", ports, config->www_dir ? ", console from " : "",
 		config->www_dir ? config->www_dir : "");
 	*out = api;
