@@ -108,8 +108,9 @@ int ob_output_open(const struct ob_output_config *config, const struct ob_output
 /* Updates a track's codecs string (known once its encoder is open). */
 void ob_output_set_codecs(struct ob_output *o, size_t track, const char *codecs);
 
-/* Publishes a track's init segment for an epoch: TRACK/init-EPOCH.mp4. 0 or OB_EIO. */
-int ob_output_init_segment(struct ob_output *o, size_t track, uint32_t epoch,
+/* Publishes a track's init segment for an epoch: TRACK/init-INIT_ID.mp4, init_id being
+ * unique across the channel's runs (the segments of the epoch carry it). 0 or OB_EIO. */
+int ob_output_init_segment(struct ob_output *o, size_t track, uint64_t init_id,
 			   const void *data, size_t len);
 
 /* Publishes a track's next media segment, CMAF (data) and, with ts, the same media as

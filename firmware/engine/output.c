@@ -161,14 +161,14 @@ void ob_output_set_codecs(struct ob_output *o, size_t track, const char *codecs)
 	pthread_mutex_unlock(&o->lock);
 }
 
-int ob_output_init_segment(struct ob_output *o, size_t track, uint32_t epoch, const void *data,
-			   size_t len)
+int ob_output_init_segment(struct ob_output *o, size_t track, uint64_t init_id,
+			   const void *data, size_t len)
 {
-	char name[32];
+	char name[40];
 
 	if (track >= o->n_tracks)
 		return OB_EINVAL;
-	snprintf(name, sizeof(name), "init-%u.mp4", epoch);
+	snprintf(name, sizeof(name), "init-%llu.mp4", (unsigned long long)init_id);
 	return ob_pkg_publish(o->tracks[track].dir, name, data, len);
 }
 
@@ -369,7 +369,7 @@ static void trim(struct ob_output *o, struct output_track *t)
 	keep = (seconds > 0 ? seconds : (double)(segments * (size_t)o->config.segment_seconds)) +
 	       SLACK_SEGMENTS * o->config.segment_seconds;
 	do {
-		uint32_t oldest_epoch = ob_pkg_timeline_at(&t->timeline, 0)->epoch;
+		uint64_t oldest_init = ob_pkg_timeline_at(&t->timeline, 0)->init_id;
 
 		n = ob_pkg_timeline_trim(&t->timeline, keep, removed, OB_ARRAY_SIZE(removed));
 		for (size_t i = 0; i < n; i++) {
@@ -382,13 +382,12 @@ static void trim(struct ob_output *o, struct output_track *t)
 				 (unsigned long long)removed[i]);
 			unlink(path);
 		}
-		if (n > 0 && ob_pkg_timeline_at(&t->timeline, 0)->epoch != oldest_epoch) {
+		if (n > 0 && ob_pkg_timeline_at(&t->timeline, 0)->init_id != oldest_init) {
 			char path[PATH_MAX];
 
-			for (uint32_t e = oldest_epoch; e < ob_pkg_timeline_at(&t->timeline, 0)->epoch; e++) {
-				snprintf(path, sizeof(path), "%s/init-%u.mp4", t->dir, e);
-				unlink(path);
-			}
+			snprintf(path, sizeof(path), "%s/init-%llu.mp4", t->dir,
+				 (unsigned long long)oldest_init);
+			unlink(path);
 		}
 	} while (n == OB_ARRAY_SIZE(removed));
 }

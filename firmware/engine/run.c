@@ -81,6 +81,7 @@ struct track {
 	int64_t last_end;
 	uint32_t epoch;
 	int64_t epoch_start;
+	uint64_t init_id;                    /* names this epoch's init segment */
 	atomic_int error;                    /* set by the track thread, read by ingest */
 	char error_text[256];
 	/* statistics, under run->status_lock */
@@ -333,6 +334,7 @@ static void cut(struct track *t, int64_t end)
 		.duration = end - t->seg_start,
 		.epoch = t->epoch,
 		.epoch_start = t->epoch_start,
+		.init_id = t->init_id,
 		.wall_ms = run->wall_offset_ms + av_rescale(t->seg_start, 1000, timescale),
 	};
 	uint8_t *data = NULL;
@@ -512,7 +514,7 @@ static int track_open(struct track *t, char *err, size_t err_len)
 	avcodec_parameters_free(&par);
 	if (ret != 0)
 		return ret;
-	ret = ob_output_init_segment(run->output, t->index, t->epoch, init, init_len);
+	ret = ob_output_init_segment(run->output, t->index, t->init_id, init, init_len);
 	free(init);
 	if (ret != 0)
 		snprintf(err, err_len, "cannot write the init segment in %.300s", run->out_dir);
@@ -957,6 +959,9 @@ static int run_epoch(struct ob_run *run, struct ob_input *in, bool *handover, ch
 
 		queue_init(&t->queue);
 		t->epoch = run->epoch;
+		/* The epoch's start in media seconds: epochs start on distinct segment
+		 * boundaries and live media time is wall-clock time, so it never repeats. */
+		t->init_id = (uint64_t)(run->origin_out_us / 1000000);
 		t->epoch_start = av_rescale(run->origin_out_us, timescale, 1000000);
 		t->seg_ticks = (int64_t)run->segment_seconds * timescale;
 		t->frame_ticks = t->video ? av_rescale_q(1, av_inv_q(info->frame_rate),
@@ -1333,7 +1338,6 @@ int ob_run_start(const struct ob_run_config *config, struct ob_run **out, char *
 
 		run->wall_offset_ms = 0;
 		run->origin_out_us = ob_time_wall_ms() * 1000 / seg_us * seg_us;
-		run->epoch = (uint32_t)(ob_time_wall_ms() / 1000);
 	}
 	if (pthread_create(&run->thread, NULL, ingest_main, run) != 0) {
 		run_free(run);

@@ -101,10 +101,10 @@ static void adaptation_set(struct ob_strbuf *out, const struct ob_pkg_dash_set *
 	ob_strbuf_puts(out, ">\n");
 	ob_strbuf_printf(out,
 			 "        <SegmentTemplate timescale=\"%u\" presentationTimeOffset=\"%lld\" "
-			 "initialization=\"$RepresentationID$/init-%u.mp4\" "
+			 "initialization=\"$RepresentationID$/init-%llu.mp4\" "
 			 "media=\"$RepresentationID$/$Number$.m4s\" startNumber=\"%llu\">\n",
-			 set->timeline->timescale, (long long)first->epoch_start, epoch,
-			 (unsigned long long)first->number);
+			 set->timeline->timescale, (long long)first->epoch_start,
+			 (unsigned long long)first->init_id, (unsigned long long)first->number);
 	segment_timeline(out, set->timeline, set->first, epoch);
 	ob_strbuf_puts(out, "        </SegmentTemplate>\n");
 	for (size_t r = 0; r < set->n_reps; r++) {

@@ -84,8 +84,8 @@ int ob_pkg_hls_media(struct ob_strbuf *out, const struct ob_pkg_media_playlist *
 			ob_strbuf_puts(out, "#EXT-X-DISCONTINUITY\n");
 		if (opens_epoch) {
 			if (p->fmp4)
-				ob_strbuf_printf(out, "#EXT-X-MAP:URI=\"%s/init-%u.mp4\"\n", p->dir,
-						 seg->epoch);
+				ob_strbuf_printf(out, "#EXT-X-MAP:URI=\"%s/init-%llu.mp4\"\n", p->dir,
+						 (unsigned long long)seg->init_id);
 			program_date_time(out, seg->wall_ms);
 		}
 		ob_strbuf_printf(out, "#EXTINF:%.3f,\n%s/%llu.%s\n",

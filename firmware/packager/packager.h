@@ -18,6 +18,8 @@ struct ob_pkg_segment {
 	int64_t wall_ms;   /* wall-clock time of its start, for PROGRAM-DATE-TIME */
 	uint32_t epoch;    /* discontinuity sequence: +1 after each input loss or failover */
 	int64_t epoch_start; /* start of its epoch's first segment (the DASH period's origin) */
+	uint64_t init_id;    /* its epoch's init segment is init-<init_id>.mp4: unique across
+			      * runs of a channel, so caches never mix two runs' inits */
 };
 
 /* A track's segments on disk, oldest first, in a ring of fixed capacity. */
@@ -94,7 +96,7 @@ int ob_pkg_hls_multivariant(struct ob_strbuf *out, const struct ob_pkg_variant *
 struct ob_pkg_media_playlist {
 	const struct ob_pkg_timeline *timeline;
 	size_t first;            /* index of the first segment listed */
-	const char *dir;         /* segments at DIR/<number>.<ext>, init at DIR/init-<epoch>.mp4 */
+	const char *dir;         /* segments at DIR/<number>.<ext>, init at DIR/init-<init_id>.mp4 */
 	bool fmp4;               /* CMAF segments (.m4s, EXT-X-MAP) or MPEG-TS (.ts) */
 	int target_duration_s;   /* the channel's segment duration; raised if one is longer */
 	bool ended;              /* the stream is over: EXT-X-ENDLIST */

@@ -76,6 +76,7 @@ static int add(struct ob_output *o, size_t track, int64_t i, uint32_t epoch, int
 		.wall_ms = (T0 + i * SEG) * 1000,
 		.epoch = epoch,
 		.epoch_start = epoch_start_s * ts,
+		.init_id = (uint64_t)epoch_start_s,
 	};
 
 	return ob_output_segment(o, track, &seg, "segment", 7, "ts", 2);
@@ -95,7 +96,7 @@ static struct ob_output *open_output(int live_window)
 	assert_int_equal(ob_output_open(&config, tracks, OB_ARRAY_SIZE(tracks), &o, err,
 					sizeof(err)), 0);
 	for (size_t t = 0; t < OB_ARRAY_SIZE(tracks); t++)
-		assert_int_equal(ob_output_init_segment(o, t, 7, "init", 4), 0);
+		assert_int_equal(ob_output_init_segment(o, t, T0, "init", 4), 0);
 	return o;
 }
 
@@ -159,6 +160,7 @@ static void test_numbers_follow_media_time_and_window_trims_disk(void **state)
 static void test_discontinuity_and_end(void **state)
 {
 	struct ob_output *o = open_output(6);
+	char expect[96];
 	char *playlist;
 	char *mpd;
 
@@ -168,14 +170,16 @@ static void test_discontinuity_and_end(void **state)
 			assert_int_equal(add(o, t, i, 7, T0), 0);
 	/* Input lost for a while: the next epoch starts later, with its own init segment. */
 	for (size_t t = 0; t < OB_ARRAY_SIZE(tracks); t++) {
-		assert_int_equal(ob_output_init_segment(o, t, 8, "init", 4), 0);
+		assert_int_equal(ob_output_init_segment(o, t, T0 + 10 * SEG, "init", 4), 0);
 		assert_int_equal(add(o, t, 10, 8, T0 + 10 * SEG), 0);
 	}
 	/* Out of order (earlier than the newest) is refused. */
 	assert_int_equal(add(o, 0, 4, 8, T0 + 10 * SEG), OB_EINVAL);
 	assert_int_equal(ob_output_finish(o), 0);
 	playlist = read_text("v1.m3u8");
-	assert_non_null(strstr(playlist, "#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"v1/init-8.mp4\""));
+	snprintf(expect, sizeof(expect), "#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"v1/init-%lld.mp4\"",
+		 (long long)(T0 + 10 * SEG));
+	assert_non_null(strstr(playlist, expect));
 	assert_non_null(strstr(playlist, "#EXT-X-DISCONTINUITY-SEQUENCE:7\n"));
 	assert_non_null(strstr(playlist, "#EXT-X-ENDLIST\n"));
 	free(playlist);

@@ -22,7 +22,7 @@ static struct ob_pkg_segment seg(uint64_t number, int64_t start, int64_t duratio
 				 uint32_t epoch)
 {
 	struct ob_pkg_segment s = { .number = number, .start = start, .duration = duration,
-				    .wall_ms = T0 + start / 90, .epoch = epoch };
+				    .wall_ms = T0 + start / 90, .epoch = epoch, .init_id = epoch };
 	return s;
 }
 
@@ -219,6 +219,7 @@ static void add_ok(struct ob_pkg_timeline *tl, uint64_t number, int64_t start, i
 {
 	struct ob_pkg_segment s = { .number = number, .start = start, .duration = duration,
 				    .wall_ms = T0 + start * 1000 / tl->timescale, .epoch = epoch,
+				    .init_id = epoch,
 				    .epoch_start = epoch_start };
 
 	assert_int_equal(ob_pkg_timeline_add(tl, &s, NULL), 0);
