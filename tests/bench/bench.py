@@ -565,13 +565,13 @@ def main():
 
     # -- PSNR --
     if outputs and not args.skip_psnr:
+        progress("PSNR of every rung (%d at a time)" % ncores)
         say("")
         say("PSNR Y (dB) of each rung against the source, scaled back to %dx%d (bicubic);"
             % SOURCE_SIZE)
         say("kbps = the rung's media bytes over its playlist's duration")
         work_dir = tempfile.mkdtemp(prefix="ottbox-bench-psnr-", dir=BENCH_DIR)
         try:
-            progress("PSNR of every rung (%d at a time)" % ncores)
             found = measure_psnr(args.ffmpeg, args.ffprobe, src, outputs, work_dir)
             source_frames = probe_frames(args.ffprobe, src)
             say("  rung        target   ffmpeg   kbps   ottbox   kbps      diff   "
@@ -606,12 +606,12 @@ def main():
 
     # -- time to first segment --
     if not args.skip_ttfs:
+        progress("time to first segment")
         say("")
         target = SEGMENT_SECONDS + TARGET_TTFS_EXTRA_S
         say("time to first segment (%s, %d s segments)" % (CHANNEL["input"]["url"],
                                                           SEGMENT_SECONDS))
         try:
-            progress("time to first segment")
             seconds = time_to_first_segment(binary)
             say("  start request -> live/bench/master.m3u8   %5.2f s   \u2264 %.1f   %s"
                 % (seconds, target, mark(seconds <= target)))
