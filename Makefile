@@ -6,6 +6,7 @@
 #   make                     build under output/ (ottboxd at output/bin/ottboxd)
 #   make run                 install what is missing, build, start the box here
 #   make test                install what is missing, build, run every test
+#   make bench               build, then time `ottboxd transcode` against ffmpeg (figures only)
 #   make clean / distclean   remove output/ (and .config)
 
 O ?= output
@@ -17,8 +18,8 @@ BUILD_MAKE = $(MAKE) --no-print-directory -f scripts/build.mk
 RUN_DATA_DIR ?= $(O)/data
 RUN_LISTEN ?= 127.0.0.1:8080
 
-.PHONY: all firmware deps deps-test run test unit cppcheck integration fuzz-replay fuzz configs \
-	menuconfig savedefconfig olddefconfig clean distclean help
+.PHONY: all firmware deps deps-test run test bench unit cppcheck integration fuzz-replay fuzz \
+	configs menuconfig savedefconfig olddefconfig clean distclean help
 
 all: .config
 	@$(BUILD_MAKE) all
@@ -56,6 +57,12 @@ test: deps-test
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit cppcheck fuzz-replay configs integration
 	@echo "ottbox: all tests passed"
+
+# Figures, not a test: prints ottbox against one ffmpeg process and exits 0 unless a tool
+# failed to run. BENCH_ARGS passes options on, e.g. BENCH_ARGS="--repeat 3 --seconds 30".
+BENCH_ARGS ?=
+bench: all
+	/usr/bin/python3 tests/bench/bench.py $(BENCH_ARGS)
 
 unit: .config
 	@$(BUILD_MAKE) unit-bins
@@ -113,4 +120,4 @@ distclean: clean
 	rm -f .config .config.old defconfig
 
 help:
-	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
