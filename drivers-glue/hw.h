@@ -20,6 +20,7 @@ struct ob_hw_encode_params {
 	int max_bitrate_kbps;     /* VBV maximum rate */
 	int buffer_kbits;         /* VBV buffer */
 	int gop_frames;           /* segment duration x frame rate: every GOP starts a segment */
+	int threads;              /* CPU threads this encoder may use; 0: it decides */
 };
 
 struct ob_hw_backend {

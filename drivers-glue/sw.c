@@ -82,6 +82,7 @@ static int software_open_encoder(const struct ob_hw_encode_params *p, AVCodecCon
 	ctx->rc_max_rate = (int64_t)p->max_bitrate_kbps * 1000;
 	ctx->rc_buffer_size = p->buffer_kbits * 1000;
 	ctx->gop_size = p->gop_frames;
+	ctx->thread_count = p->threads > 0 ? p->threads : 0;
 	ctx->keyint_min = p->gop_frames;
 	/* Closed GOPs with headers out of band: what CMAF segments need. */
 	ctx->flags |= AV_CODEC_FLAG_CLOSED_GOP | AV_CODEC_FLAG_GLOBAL_HEADER;
@@ -137,10 +138,11 @@ static int software_open_decoder(const AVCodecParameters *par, AVCodecContext **
 		return OB_ENOMEM;
 	rc = avcodec_parameters_to_context(ctx, par);
 	if (rc >= 0) {
-		/* Slice threads add no delay, which a live channel wants; frame threads would
-		 * add one frame of latency per thread. */
+		/* Frame and slice threads, as many as the box has: frame threads cost a frame
+		 * of latency each (tens of milliseconds against segments of seconds) and are
+		 * what keeps one decoder ahead of several encoders. */
 		ctx->thread_count = 0;
-		ctx->thread_type = FF_THREAD_SLICE;
+		ctx->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
 		/* Frames bigger than 4K are refused before any allocation is made for them. */
 		ctx->max_pixels = 4096 * 2304;
 		rc = avcodec_open2(ctx, codec, NULL);

@@ -289,7 +289,13 @@ static int open_demuxer(struct ob_input *in, char *err, size_t err_len)
 	ret = open_decoder(in, in->video_index, &in->video_dec, err, err_len);
 	if (ret != 0)
 		goto out;
-	if (in->audio_index >= 0 &&
+	/* Passthrough keeps AAC as it is (it goes into CMAF unchanged); anything else is
+	 * decoded and encoded to AAC, which every player takes. */
+	in->info.audio_packets = in->audio_index >= 0 && in->opts->audio_passthrough &&
+				 in->demux->streams[in->audio_index]->codecpar->codec_id ==
+					 AV_CODEC_ID_AAC &&
+				 in->demux->streams[in->audio_index]->codecpar->extradata_size > 0;
+	if (in->audio_index >= 0 && !in->info.audio_packets &&
 	    open_decoder(in, in->audio_index, &in->audio_dec, averr, sizeof(averr)) != 0)
 		in->audio_index = -1; /* play the video without sound rather than not at all */
 	{
@@ -438,6 +444,13 @@ const struct ob_input_info *ob_input_info(const struct ob_input *in)
 	return &in->info;
 }
 
+const AVCodecParameters *ob_input_audio_parameters(const struct ob_input *in)
+{
+	if (!in->demux || in->audio_index < 0)
+		return NULL;
+	return in->demux->streams[in->audio_index]->codecpar;
+}
+
 void ob_input_counters(const struct ob_input *in, int64_t *bytes, int64_t *last_packet_ms)
 {
 	*bytes = atomic_load(&in->bytes);
@@ -563,8 +576,33 @@ static int rewind_file(struct ob_input *in)
 	return 0;
 }
 
-static int read_demuxer(struct ob_input *in, AVFrame *frame, bool *video, char *err,
-			size_t err_len)
+/* Hands an audio packet out as it is, its times in microseconds. 2, or OB_EBUSY. */
+static int pass_packet(struct ob_input *in, AVPacket *out)
+{
+	AVRational tb = in->demux->streams[in->audio_index]->time_base;
+	int64_t *last = &in->last_pts_us[1];
+
+	av_packet_move_ref(out, in->packet);
+	if (out->pts == AV_NOPTS_VALUE)
+		out->pts = out->dts;
+	if (out->pts == AV_NOPTS_VALUE) {
+		out->pts = *last != AV_NOPTS_VALUE ? *last + 21333 : 0;
+	} else {
+		out->pts = av_rescale_q(out->pts, tb, AV_TIME_BASE_Q) + in->loop_offset_us;
+	}
+	out->dts = out->pts;
+	out->duration = out->duration > 0 ? av_rescale_q(out->duration, tb, AV_TIME_BASE_Q)
+					   : av_rescale(1024, 1000000, in->info.sample_rate > 0
+									  ? in->info.sample_rate
+									  : 48000);
+	*last = out->pts;
+	if (out->pts > in->loop_span_us)
+		in->loop_span_us = out->pts;
+	return pace(in, out->pts) == 0 ? 2 : OB_EBUSY;
+}
+
+static int read_demuxer(struct ob_input *in, AVFrame *frame, AVPacket *packet, bool *video,
+			char *err, size_t err_len)
 {
 	char averr[AV_ERROR_MAX_STRING_SIZE];
 	int rc;
@@ -616,6 +654,10 @@ static int read_demuxer(struct ob_input *in, AVFrame *frame, bool *video, char *
 		}
 		atomic_fetch_add(&in->bytes, (int64_t)in->packet->size);
 		atomic_store(&in->last_packet_ms, ob_time_mono_ms());
+		if (in->packet->stream_index == in->audio_index && in->info.audio_packets) {
+			*video = false;
+			return pass_packet(in, packet);
+		}
 		if (in->packet->stream_index == in->video_index)
 			rc = avcodec_send_packet(in->video_dec, in->packet);
 		else if (in->packet->stream_index == in->audio_index)
@@ -626,12 +668,20 @@ static int read_demuxer(struct ob_input *in, AVFrame *frame, bool *video, char *
 	}
 }
 
-int ob_input_read(struct ob_input *in, AVFrame *frame, bool *video, char *err, size_t err_len)
+int ob_input_read(struct ob_input *in, AVFrame *frame, AVPacket *packet, bool *video, char *err,
+		  size_t err_len)
 {
 	av_frame_unref(frame);
+	if (packet)
+		av_packet_unref(packet);
 	if (atomic_load(in->opts->stop))
 		return OB_EBUSY;
 	if (in->generator)
 		return read_pattern(in, frame, video);
-	return read_demuxer(in, frame, video, err, err_len);
+	if (!packet && in->info.audio_packets) {
+		/* A caller that takes no packets gets no passthrough audio. */
+		in->info.audio_packets = false;
+		in->audio_index = -1;
+	}
+	return read_demuxer(in, frame, packet, video, err, err_len);
 }

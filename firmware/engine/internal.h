@@ -25,6 +25,7 @@ struct ob_input_options {
 	int silence_timeout_ms;      /* an open input that delivers nothing this long is lost */
 	const atomic_bool *stop;     /* set by the owner: every wait ends at once */
 	const struct ob_hw_backend *backend; /* opens the decoders */
+	bool audio_passthrough;      /* hand AAC audio out as packets, not decoded */
 };
 
 /* What the input carries, known once it is open. */
@@ -41,6 +42,7 @@ struct ob_input_info {
 	char audio_codec[32];
 	int sample_rate;
 	int channels;
+	bool audio_packets;          /* the audio comes as packets (passthrough of AAC) */
 };
 
 /* Opens an input and its decoders. OB_EINVAL (not a usable source: no video, forbidden
@@ -52,10 +54,15 @@ int ob_input_open(const struct ob_input_options *opts, struct ob_input **out, ch
 const struct ob_input_info *ob_input_info(const struct ob_input *in);
 
 /* Reads the next decoded frame into frame (unreferenced first) with its pts in
- * microseconds (AV_TIME_BASE_Q); *video tells which stream. 0 with a frame, 1 at the end of
- * a file that does not loop, OB_EIO when the input is lost (reason in err), OB_EBUSY when
- * asked to stop. */
-int ob_input_read(struct ob_input *in, AVFrame *frame, bool *video, char *err, size_t err_len);
+ * microseconds (AV_TIME_BASE_Q); *video tells which stream. With audio_packets, audio comes
+ * as a packet instead, into packet, with pts, dts and duration in microseconds. 0 with a
+ * frame, 2 with a packet, 1 at the end of a file that does not loop, OB_EIO when the input
+ * is lost (reason in err), OB_EBUSY when asked to stop. */
+int ob_input_read(struct ob_input *in, AVFrame *frame, AVPacket *packet, bool *video, char *err,
+		  size_t err_len);
+
+/* The audio stream's codec parameters (audio_packets inputs), or NULL. */
+const AVCodecParameters *ob_input_audio_parameters(const struct ob_input *in);
 
 /* Bytes read from the source so far, and the monotonic time of the last packet. */
 void ob_input_counters(const struct ob_input *in, int64_t *bytes, int64_t *last_packet_ms);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/err.h"
 #include "core/log.h"
@@ -44,11 +45,17 @@ static const char *const state_names[] = {
 	[STATE_FAILED] = "failed", [STATE_ENDED] = "stopped",
 };
 
-/* Frames from the ingest thread to one track's thread. */
+/* Frames (or, for passthrough audio, packets) from the ingest thread to one track's
+ * thread. */
+struct queue_item {
+	AVFrame *frame;
+	AVPacket *packet;
+};
+
 struct frame_queue {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	AVFrame *items[QUEUE_CAPACITY];
+	struct queue_item items[QUEUE_CAPACITY];
 	size_t head;
 	size_t count;
 	size_t capacity;
@@ -65,6 +72,9 @@ struct track {
 	char profile[16];
 	char preset[16];
 	int audio_kbps;                      /* audio */
+	bool passthrough;                    /* audio: the source's AAC packets, not encoded */
+	AVCodecParameters *source_par;       /* passthrough: the source's audio */
+	uint32_t timescale;                  /* of its timestamps */
 	/* this epoch */
 	AVCodecContext *enc;
 	struct ob_pkg_cmaf *cmaf;
@@ -125,6 +135,7 @@ struct ob_run {
 	} rungs[OB_LADDER_RUNGS_MAX];
 	size_t n_rungs;
 	bool audio_wanted;
+	bool audio_passthrough;              /* the ladder asks for the source's audio */
 	int audio_kbps;
 	atomic_bool stop;
 	pthread_t thread;
@@ -242,7 +253,8 @@ static void queue_init(struct frame_queue *q)
 static void queue_destroy(struct frame_queue *q)
 {
 	while (q->count > 0) {
-		av_frame_free(&q->items[q->head]);
+		av_frame_free(&q->items[q->head].frame);
+		av_packet_free(&q->items[q->head].packet);
 		q->head = (q->head + 1) % q->capacity;
 		q->count--;
 	}
@@ -252,22 +264,28 @@ static void queue_destroy(struct frame_queue *q)
 
 /* Takes the frame. A live channel drops a frame that finds the queue full, except one
  * that opens a segment (every rung must have it); a transcode waits. False when dropped. */
-static bool queue_push(struct frame_queue *q, AVFrame *frame, bool may_drop)
+static bool queue_push_item(struct frame_queue *q, struct queue_item item, bool may_drop)
 {
 	pthread_mutex_lock(&q->lock);
 	if (q->count == q->capacity && may_drop) {
 		pthread_mutex_unlock(&q->lock);
-		av_frame_free(&frame);
+		av_frame_free(&item.frame);
+		av_packet_free(&item.packet);
 		return false;
 	}
 	while (q->count == q->capacity)
 		pthread_cond_wait(&q->cond, &q->lock);
-	q->items[(q->head + q->count) % q->capacity] = frame;
+	q->items[(q->head + q->count) % q->capacity] = item;
 	q->count++;
 	atomic_store(&q->depth, q->count);
 	pthread_cond_broadcast(&q->cond);
 	pthread_mutex_unlock(&q->lock);
 	return true;
+}
+
+static bool queue_push(struct frame_queue *q, AVFrame *frame, bool may_drop)
+{
+	return queue_push_item(q, (struct queue_item){ .frame = frame }, may_drop);
 }
 
 static void queue_end(struct frame_queue *q)
@@ -278,23 +296,23 @@ static void queue_end(struct frame_queue *q)
 	pthread_mutex_unlock(&q->lock);
 }
 
-/* The next frame (ownership moves to the caller), or NULL at the end of the epoch. */
-static AVFrame *queue_pop(struct frame_queue *q)
+/* The next item (ownership moves to the caller); both NULL at the end of the epoch. */
+static struct queue_item queue_pop(struct frame_queue *q)
 {
-	AVFrame *frame = NULL;
+	struct queue_item item = { NULL, NULL };
 
 	pthread_mutex_lock(&q->lock);
 	while (q->count == 0 && !q->eof)
 		pthread_cond_wait(&q->cond, &q->lock);
 	if (q->count > 0) {
-		frame = q->items[q->head];
+		item = q->items[q->head];
 		q->head = (q->head + 1) % q->capacity;
 		q->count--;
 		atomic_store(&q->depth, q->count);
 		pthread_cond_broadcast(&q->cond);
 	}
 	pthread_mutex_unlock(&q->lock);
-	return frame;
+	return item;
 }
 
 /* ---- tracks: encode, cut, publish ---- */
@@ -328,7 +346,7 @@ static void track_name(const struct track *t, char *out, size_t len)
 static void cut(struct track *t, int64_t end)
 {
 	struct ob_run *run = t->run;
-	uint32_t timescale = t->video ? VIDEO_TIMESCALE : AUDIO_TIMESCALE;
+	uint32_t timescale = t->timescale;
 	struct ob_pkg_segment seg = {
 		.start = t->seg_start,
 		.duration = end - t->seg_start,
@@ -376,7 +394,7 @@ static void count(struct track *t, const AVPacket *pkt)
 		t->sample_wall_us = now;
 	} else if (now - t->sample_wall_us >= 1000000) {
 		double seconds = (double)(now - t->sample_wall_us) / 1e6;
-		double timescale = t->video ? VIDEO_TIMESCALE : AUDIO_TIMESCALE;
+		double timescale = t->timescale;
 
 		t->fps = (double)(t->frames - t->sample_frames) / seconds;
 		t->speed = (double)(t->media_ticks - t->sample_media) / timescale / seconds;
@@ -393,7 +411,7 @@ static void handle_packet(struct track *t, AVPacket *pkt)
 	bool opens;
 	int ret;
 
-	if (!t->video && t->enc->initial_padding > 0) {
+	if (!t->video && t->enc && t->enc->initial_padding > 0) {
 		/* The encoder's priming delay moves its packets earlier than the frames they
 		 * carry; put them back on the frames' time so audio starts with the epoch. */
 		pkt->pts += t->enc->initial_padding;
@@ -434,11 +452,19 @@ static void *track_main(void *arg)
 	if (!pkt)
 		track_fail(t, OB_ENOMEM, "out of memory");
 	while (!ended) {
-		AVFrame *frame = queue_pop(&t->queue);
+		struct queue_item item = queue_pop(&t->queue);
+		AVFrame *frame = item.frame;
 		int rc;
 
-		ended = frame == NULL;
-		if (t->error) {
+		ended = !item.frame && !item.packet;
+		if (t->error || item.packet) {
+			if (item.packet && !t->error)
+				handle_packet(t, item.packet);
+			av_frame_free(&frame);
+			av_packet_free(&item.packet);
+			continue;
+		}
+		if (!t->enc) {
 			av_frame_free(&frame);
 			continue;
 		}
@@ -472,6 +498,20 @@ static int track_open(struct track *t, char *err, size_t err_len)
 	char codecs[48];
 	int ret;
 
+	if (t->passthrough) {
+		AVRational tb = { 1, (int)t->timescale };
+
+		pthread_mutex_lock(&run->status_lock);
+		ob_strlcpy(t->encoder, "copy", sizeof(t->encoder));
+		pthread_mutex_unlock(&run->status_lock);
+		t->frame_ticks = 1024;
+		ret = ob_pkg_cmaf_open(t->source_par, tb, &t->cmaf, &init, &init_len, err, err_len);
+		if (ret == 0 && run->hls_ts)
+			ret = ob_pkg_ts_open(t->source_par, tb, &t->ts);
+		if (ret == 0 && ob_pkg_codec_string(t->source_par, codecs, sizeof(codecs)) == 0)
+			ob_output_set_codecs(run->output, t->index, codecs);
+		goto publish_init;
+	}
 	if (t->video) {
 		ret = run->backend->open_encoder(&t->params, &t->enc, err, err_len);
 		if (ret != 0)
@@ -512,6 +552,7 @@ static int track_open(struct track *t, char *err, size_t err_len)
 	if (ret == 0 && ob_pkg_codec_string(par, codecs, sizeof(codecs)) == 0)
 		ob_output_set_codecs(run->output, t->index, codecs);
 	avcodec_parameters_free(&par);
+publish_init:
 	if (ret != 0)
 		return ret;
 	ret = ob_output_init_segment(run->output, t->index, t->init_id, init, init_len);
@@ -702,6 +743,35 @@ static void push_audio(struct ob_run *run)
 	}
 }
 
+/* Puts a passthrough audio packet (times in microseconds) on the output timeline and hands
+ * it to the audio track. */
+static int process_audio_packet(struct ob_run *run, const struct ob_input_info *info,
+				AVPacket *packet)
+{
+	struct track *t;
+	AVPacket *out;
+	int64_t out_us;
+
+	if (!run->has_audio_track || !run->anchored)
+		return 0;
+	t = &run->tracks[run->n_tracks - 1];
+	/* An input whose audio differs from the run's first (decoded now, or another rate)
+	 * goes without sound until the channel restarts. */
+	if (!t->passthrough || info->sample_rate != (int)t->timescale)
+		return 0;
+	out_us = packet->pts - run->origin_in_us + run->origin_out_us;
+	if (out_us < run->origin_out_us)
+		return 0;
+	out = av_packet_clone(packet);
+	if (!out)
+		return OB_ENOMEM;
+	out->pts = av_rescale(out_us, t->timescale, 1000000);
+	out->dts = out->pts;
+	out->duration = av_rescale(packet->duration, t->timescale, 1000000);
+	queue_push_item(&t->queue, (struct queue_item){ .packet = out }, false);
+	return 0;
+}
+
 /* Puts a decoded frame (pts in microseconds) on the output timeline and into the graphs. */
 static int process_frame(struct ob_run *run, AVFrame *frame, bool video, char *err,
 			 size_t err_len)
@@ -748,7 +818,7 @@ static int process_frame(struct ob_run *run, AVFrame *frame, bool video, char *e
 		push_video(run, frame);
 		return 0;
 	}
-	if (!run->has_audio_track || !run->anchored)
+	if (!run->has_audio_track || !run->anchored || run->tracks[run->n_tracks - 1].passthrough)
 		return 0;
 	out_us = frame->pts - run->origin_in_us + run->origin_out_us;
 	if (out_us < run->origin_out_us)
@@ -800,8 +870,46 @@ static int pick_backend(struct ob_run *run, char *err, size_t err_len)
 	return OB_EUNSUPPORTED;
 }
 
-static int make_tracks(struct ob_run *run, const struct ob_input_info *info, char *err,
-		       size_t err_len)
+/* The rungs encode side by side, each in its own thread: give each encoder a share of the
+ * cores by its pixel rate instead of letting every one start a thread per core (on a small
+ * box five encoders with three frame threads each only add switching and delay). */
+static void share_threads(struct ob_run *run, size_t n_video)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	double total = 0;
+
+	if (cores < 1)
+		cores = 1;
+	for (size_t i = 0; i < n_video; i++)
+		total += (double)run->tracks[i].params.width * run->tracks[i].params.height;
+	for (size_t i = 0; i < n_video; i++) {
+		double share = (double)run->tracks[i].params.width * run->tracks[i].params.height /
+			       total;
+		long threads = lround(share * (double)cores);
+
+		run->tracks[i].params.threads = threads < 1 ? 1 : (int)threads;
+	}
+}
+
+static void note(struct ob_run *run, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Adds a line to the status's notes (what the engine changed from the configuration). */
+static void note(struct ob_run *run, const char *fmt, ...)
+{
+	char text[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&run->status_lock);
+	json_array_append_new(run->notes, json_string(text));
+	pthread_mutex_unlock(&run->status_lock);
+	ob_info(MODULE, "channel \"%s\": %s", run->id, text);
+}
+
+static int make_tracks(struct ob_run *run, const struct ob_input_info *info,
+		       const AVCodecParameters *source_audio, char *err, size_t err_len)
 {
 	struct ob_output_track descs[OB_LADDER_RUNGS_MAX + 1];
 	struct ob_output_config config = {
@@ -855,11 +963,23 @@ static int make_tracks(struct ob_run *run, const struct ob_input_info *info, cha
 		};
 		n++;
 	}
+	share_threads(run, n);
 	if (run->audio_wanted && info->has_audio) {
 		struct track *t = &run->tracks[n++];
 
 		t->video = false;
 		t->audio_kbps = run->audio_kbps;
+		t->timescale = AUDIO_TIMESCALE;
+		if (info->audio_packets && source_audio) {
+			t->passthrough = true;
+			t->timescale = (uint32_t)info->sample_rate;
+			t->source_par = avcodec_parameters_alloc();
+			if (!t->source_par || avcodec_parameters_copy(t->source_par, source_audio) < 0)
+				return OB_ENOMEM;
+		} else if (run->audio_passthrough) {
+			note(run, "audio passthrough takes AAC; the source's %s is encoded to AAC "
+				  "at %d kbit/s", info->audio_codec, run->audio_kbps);
+		}
 		audio = true;
 	}
 	/* The status reads the track list: it appears whole. */
@@ -872,16 +992,18 @@ static int make_tracks(struct ob_run *run, const struct ob_input_info *info, cha
 
 		t->run = run;
 		t->index = i;
+		if (t->video)
+			t->timescale = VIDEO_TIMESCALE;
 		descs[i] = (struct ob_output_track){
 			.video = t->video,
-			.timescale = t->video ? VIDEO_TIMESCALE : AUDIO_TIMESCALE,
+			.timescale = t->timescale,
 			.width = t->params.width,
 			.height = t->params.height,
 			.frame_rate = av_q2d(info->frame_rate),
 			.average_bps = t->video ? t->params.bitrate_kbps * 1000L : t->audio_kbps * 1000L,
 			.peak_bps = t->video ? t->params.max_bitrate_kbps * 1000L
 					     : t->audio_kbps * 1000L,
-			.sample_rate = AUDIO_TIMESCALE,
+			.sample_rate = (int)t->timescale,
 			.channels = 2,
 			.codecs = "",
 		};
@@ -938,14 +1060,18 @@ static int run_epoch(struct ob_run *run, struct ob_input *in, bool *handover, ch
 {
 	const struct ob_input_info *info = ob_input_info(in);
 	AVFrame *frame = av_frame_alloc();
+	AVPacket *packet = av_packet_alloc();
 	int ret = 0;
 	bool live_said = false;
 
 	*handover = false;
-	if (!frame)
+	if (!frame || !packet) {
+		av_frame_free(&frame);
+		av_packet_free(&packet);
 		return OB_ENOMEM;
+	}
 	if (!run->output) {
-		ret = make_tracks(run, info, err, err_len);
+		ret = make_tracks(run, info, ob_input_audio_parameters(in), err, err_len);
 		if (ret != 0)
 			goto out;
 	}
@@ -955,7 +1081,7 @@ static int run_epoch(struct ob_run *run, struct ob_input *in, bool *handover, ch
 	run->forced_pts_90 = AV_NOPTS_VALUE;
 	for (size_t i = 0; i < run->n_tracks; i++) {
 		struct track *t = &run->tracks[i];
-		uint32_t timescale = t->video ? VIDEO_TIMESCALE : AUDIO_TIMESCALE;
+		uint32_t timescale = t->timescale;
 
 		queue_init(&t->queue);
 		t->epoch = run->epoch;
@@ -986,13 +1112,14 @@ static int run_epoch(struct ob_run *run, struct ob_input *in, bool *handover, ch
 		goto out_end;
 	for (;;) {
 		bool video = false;
-		int rc = ob_input_read(in, frame, &video, err, err_len);
+		int rc = ob_input_read(in, frame, packet, &video, err, err_len);
 
-		if (rc != 0) {
+		if (rc == 2)
+			ret = process_audio_packet(run, info, packet);
+		else if (rc != 0)
 			ret = rc;
-			break;
-		}
-		ret = process_frame(run, frame, video, err, err_len);
+		else
+			ret = process_frame(run, frame, video, err, err_len);
 		if (ret != 0)
 			break;
 		for (size_t i = 0; i < run->n_tracks; i++)
@@ -1018,6 +1145,7 @@ out_end:
 	end_epoch(run);
 out:
 	av_frame_free(&frame);
+	av_packet_free(&packet);
 	next_origin(run);
 	return ret;
 }
@@ -1028,8 +1156,9 @@ static void *prober_main(void *arg)
 {
 	struct ob_run *run = arg;
 	AVFrame *frame = av_frame_alloc();
+	AVPacket *packet = av_packet_alloc();
 
-	while (frame && !atomic_load(&run->prober_stop)) {
+	while (frame && packet && !atomic_load(&run->prober_stop)) {
 		struct ob_input *in = NULL;
 		char err[256];
 		int64_t since;
@@ -1045,7 +1174,7 @@ static void *prober_main(void *arg)
 			bool video;
 
 			if (atomic_load(&run->prober_stop) ||
-			    ob_input_read(in, frame, &video, err, sizeof(err)) != 0) {
+			    ob_input_read(in, frame, packet, &video, err, sizeof(err)) < 0) {
 				healthy = false;
 				break;
 			}
@@ -1060,6 +1189,7 @@ static void *prober_main(void *arg)
 		ob_input_close(&in);
 	}
 	av_frame_free(&frame);
+	av_packet_free(&packet);
 	return NULL;
 }
 
@@ -1269,10 +1399,7 @@ static int load_config(struct ob_run *run, const struct ob_run_config *config, c
 	}
 	run->audio_wanted = true;
 	run->audio_kbps = int_member(audio, "bitrate_kbps", 128);
-	if (strcmp(str_member(audio, "mode", "aac"), "passthrough") == 0)
-		json_array_append_new(run->notes,
-				      json_string("audio passthrough is not available yet: the "
-						  "audio is encoded to AAC at 128 kbit/s"));
+	run->audio_passthrough = strcmp(str_member(audio, "mode", "aac"), "passthrough") == 0;
 	for (int which = 0; which < 2; which++)
 		run->input_opts[which] = (struct ob_input_options){
 			.url = run->urls[which],
@@ -1286,6 +1413,7 @@ static int load_config(struct ob_run *run, const struct ob_run_config *config, c
 								: SILENCE_TIMEOUT_MS,
 			.stop = &run->stop,
 			.backend = ob_hw_backend_find("software"),
+			.audio_passthrough = run->audio_passthrough,
 		};
 	/* The prober opens the primary with its own stop flag. */
 	run->input_opts[2] = run->input_opts[0];
@@ -1295,6 +1423,8 @@ static int load_config(struct ob_run *run, const struct ob_run_config *config, c
 
 static void run_free(struct ob_run *run)
 {
+	for (size_t i = 0; i < OB_ARRAY_SIZE(run->tracks); i++)
+		avcodec_parameters_free(&run->tracks[i].source_par);
 	ob_output_close(&run->output);
 	json_decref(run->notes);
 	pthread_mutex_destroy(&run->status_lock);
