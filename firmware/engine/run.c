@@ -930,15 +930,8 @@ static int make_tracks(struct ob_run *run, const struct ob_input_info *info,
 	 * at least the smallest. */
 	while (first + 1 < run->n_rungs && (run->rungs[first].height > info->height ||
 					    run->rungs[first].width > info->width)) {
-		char note[160];
-
-		snprintf(note, sizeof(note), "rung %dx%d skipped: above the source's %dx%d",
-			 run->rungs[first].width, run->rungs[first].height, info->width,
-			 info->height);
-		pthread_mutex_lock(&run->status_lock);
-		json_array_append_new(run->notes, json_string(note));
-		pthread_mutex_unlock(&run->status_lock);
-		ob_info(MODULE, "channel \"%s\": %s", run->id, note);
+		note(run, "rung %dx%d skipped: above the source's %dx%d", run->rungs[first].width,
+		     run->rungs[first].height, info->width, info->height);
 		first++;
 	}
 	for (size_t r = first; r < run->n_rungs; r++) {

@@ -112,10 +112,10 @@ int ob_pkg_ts_write(struct ob_pkg_ts *w, const AVPacket *pkt)
 {
 	AVPacket *copy;
 	int rc;
-	int ret;
 
 	if (!w->mux) {
-		ret = open_mux(w);
+		int ret = open_mux(w);
+
 		if (ret != 0) {
 			close_mux(w);
 			return ret;
