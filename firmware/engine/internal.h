@@ -147,6 +147,7 @@ struct ob_run_config {
 	const char *out_dir;
 	const char *media_dir;        /* where file: inputs live */
 	bool transcode;               /* one pass over a file, as fast as possible, VOD output */
+	int64_t min_origin_us;        /* live: start no earlier (the channel's last run's end) */
 };
 
 /* Starts a run in its own threads. 0, or OB_EINVAL/OB_ENOMEM/OB_EUNSUPPORTED with the
@@ -162,7 +163,8 @@ json_t *ob_run_status(struct ob_run *run);
 int ob_run_wait(struct ob_run *run, char *err, size_t err_len);
 
 /* Stops the run (final segments are written, the playlists end), joins its threads and
- * frees it; sets *run to NULL. */
-void ob_run_stop(struct ob_run **run);
+ * frees it; sets *run to NULL. Returns where its media ended (microseconds of media time),
+ * 0 for none. */
+int64_t ob_run_stop(struct ob_run **run);
 
 #endif

@@ -743,6 +743,18 @@ static void push_audio(struct ob_run *run)
 	}
 }
 
+/* The first frame of an epoch, audio or video, whichever the decoders give first (a
+ * decoder with frame threads holds its first pictures back), puts the input's time on
+ * the epoch's start. */
+static void anchor(struct ob_run *run, int64_t pts_us)
+{
+	if (run->anchored)
+		return;
+	run->origin_in_us = pts_us;
+	run->anchored = true;
+	run->last_video_out_us = AV_NOPTS_VALUE;
+}
+
 /* Puts a passthrough audio packet (times in microseconds) on the output timeline and hands
  * it to the audio track. */
 static int process_audio_packet(struct ob_run *run, const struct ob_input_info *info,
@@ -752,8 +764,9 @@ static int process_audio_packet(struct ob_run *run, const struct ob_input_info *
 	AVPacket *out;
 	int64_t out_us;
 
-	if (!run->has_audio_track || !run->anchored)
+	if (!run->has_audio_track)
 		return 0;
+	anchor(run, packet->pts);
 	t = &run->tracks[run->n_tracks - 1];
 	/* An input whose audio differs from the run's first (decoded now, or another rate)
 	 * goes without sound until the channel restarts. */
@@ -783,12 +796,12 @@ static int process_frame(struct ob_run *run, AVFrame *frame, bool video, char *e
 		int64_t seg90 = (int64_t)run->segment_seconds * VIDEO_TIMESCALE;
 		int64_t pts90;
 
-		if (!run->anchored) {
-			run->origin_in_us = frame->pts;
-			run->anchored = true;
-			run->last_video_out_us = AV_NOPTS_VALUE;
-		}
+		anchor(run, frame->pts);
 		out_us = frame->pts - run->origin_in_us + run->origin_out_us;
+		/* Before the epoch's start (the audio came first and anchored it): dropped, so
+		 * no segment starts before its epoch. */
+		if (run->last_video_out_us == AV_NOPTS_VALUE && out_us < run->origin_out_us)
+			return 0;
 		if (run->last_video_out_us != AV_NOPTS_VALUE) {
 			int64_t last = run->last_video_out_us;
 			bool jumped = out_us > last + JUMP_MAX_US || out_us <= last - 500000;
@@ -818,8 +831,9 @@ static int process_frame(struct ob_run *run, AVFrame *frame, bool video, char *e
 		push_video(run, frame);
 		return 0;
 	}
-	if (!run->has_audio_track || !run->anchored || run->tracks[run->n_tracks - 1].passthrough)
+	if (!run->has_audio_track || run->tracks[run->n_tracks - 1].passthrough)
 		return 0;
+	anchor(run, frame->pts);
 	out_us = frame->pts - run->origin_in_us + run->origin_out_us;
 	if (out_us < run->origin_out_us)
 		return 0;
@@ -1233,8 +1247,16 @@ static void *ingest_main(void *arg)
 			ob_info(MODULE, "channel \"%s\": the primary input is healthy again; failing back",
 				run->id);
 		} else {
-			set_state(run, ever_live ? STATE_DEGRADED : STATE_STARTING,
-				  "connecting to the %s input %s", input_label(which), run->urls[which]);
+			bool failed;
+
+			pthread_mutex_lock(&run->status_lock);
+			failed = run->state == STATE_FAILED;
+			pthread_mutex_unlock(&run->status_lock);
+			/* A failed channel stays failed, with its reason, while it retries. */
+			if (!failed)
+				set_state(run, ever_live ? STATE_DEGRADED : STATE_STARTING,
+					  "connecting to the %s input %s", input_label(which),
+					  run->urls[which]);
 			ret = ob_input_open(&run->input_opts[which], &in, err, sizeof(err));
 			if (ret == OB_EBUSY)
 				break;
@@ -1458,9 +1480,13 @@ int ob_run_start(const struct ob_run_config *config, struct ob_run **out, char *
 		run->wall_offset_ms = ob_time_wall_ms() - run->origin_out_us / 1000;
 	} else {
 		int64_t seg_us = (int64_t)run->segment_seconds * 1000000;
+		int64_t after = (config->min_origin_us + seg_us - 1) / seg_us * seg_us;
 
 		run->wall_offset_ms = 0;
 		run->origin_out_us = ob_time_wall_ms() * 1000 / seg_us * seg_us;
+		/* Never again a time (a segment number, an init name) of the channel's last run. */
+		if (run->origin_out_us < after)
+			run->origin_out_us = after;
 	}
 	if (pthread_create(&run->thread, NULL, ingest_main, run) != 0) {
 		run_free(run);
@@ -1483,16 +1509,19 @@ int ob_run_wait(struct ob_run *run, char *err, size_t err_len)
 	return result;
 }
 
-void ob_run_stop(struct ob_run **runp)
+int64_t ob_run_stop(struct ob_run **runp)
 {
 	struct ob_run *run = *runp;
+	int64_t end;
 
 	if (!run)
-		return;
+		return 0;
 	atomic_store(&run->stop, true);
 	pthread_join(run->thread, NULL);
+	end = run->max_end_us;
 	run_free(run);
 	*runp = NULL;
+	return end;
 }
 
 static json_t *track_status(struct ob_run *run, struct track *t)

@@ -22,13 +22,47 @@ struct running {
 	struct ob_run *run;
 };
 
+/* Where a stopped channel's media ended, so its next run starts after it. */
+struct ended {
+	char id[OB_CHANNEL_ID_MAX + 1];
+	int64_t end_us;
+};
+
 struct ob_engine {
 	struct ob_store *store;
 	char live_dir[PATH_MAX - 64];
 	char media_dir[PATH_MAX - 64];
 	pthread_mutex_t lock;        /* guards channels; never held while a run stops */
 	struct running channels[CHANNELS_MAX];
+	struct ended ended[CHANNELS_MAX];
+	size_t next_ended;           /* the slot to reuse when ended is full */
 };
+
+/* Under lock: the media end of the channel's last run, or 0. */
+static int64_t last_end(struct ob_engine *engine, const char *id)
+{
+	for (size_t i = 0; i < CHANNELS_MAX; i++)
+		if (strcmp(engine->ended[i].id, id) == 0)
+			return engine->ended[i].end_us;
+	return 0;
+}
+
+static void remember_end(struct ob_engine *engine, const char *id, int64_t end_us)
+{
+	struct ended *slot = NULL;
+
+	pthread_mutex_lock(&engine->lock);
+	for (size_t i = 0; i < CHANNELS_MAX && !slot; i++)
+		if (strcmp(engine->ended[i].id, id) == 0 || !engine->ended[i].id[0])
+			slot = &engine->ended[i];
+	if (!slot) {
+		slot = &engine->ended[engine->next_ended];
+		engine->next_ended = (engine->next_ended + 1) % CHANNELS_MAX;
+	}
+	ob_strlcpy(slot->id, id, sizeof(slot->id));
+	slot->end_us = end_us;
+	pthread_mutex_unlock(&engine->lock);
+}
 
 /* libav* messages go to our log at our levels: their errors and warnings only, so
  * libx264's statistics and per-frame chatter stay out of the operator's log. */
@@ -142,6 +176,7 @@ int ob_engine_start(struct ob_engine *engine, const char *id, char *err, size_t 
 			.ladder = ladder,
 			.out_dir = out_dir,
 			.media_dir = engine->media_dir,
+			.min_origin_us = last_end(engine, id),
 		};
 
 		ret = ob_run_start(&config, &slot->run, err, err_len);
@@ -168,9 +203,10 @@ int ob_engine_stop(struct ob_engine *engine, const char *id)
 		slot->id[0] = '\0';
 	}
 	pthread_mutex_unlock(&engine->lock);
-	if (run)
-		ob_info(MODULE, "channel \"%s\": stopping", id);
-	ob_run_stop(&run);
+	if (!run)
+		return 0;
+	ob_info(MODULE, "channel \"%s\": stopping", id);
+	remember_end(engine, id, ob_run_stop(&run));
 	return 0;
 }
 

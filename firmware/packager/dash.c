@@ -74,8 +74,10 @@ static const struct ob_pkg_segment *first_of_epoch(const struct ob_pkg_dash_set 
 	return NULL;
 }
 
+/* period_media_s: the media time (seconds) at the period's start, or < 0 for the epoch's
+ * start; presentationTimeOffset is that instant in the set's timescale. */
 static void adaptation_set(struct ob_strbuf *out, const struct ob_pkg_dash_set *set,
-			   size_t index, uint32_t epoch)
+			   size_t index, uint32_t epoch, double period_media_s)
 {
 	const struct ob_pkg_segment *first = first_of_epoch(set, epoch);
 	int max_w = 0;
@@ -103,7 +105,9 @@ static void adaptation_set(struct ob_strbuf *out, const struct ob_pkg_dash_set *
 			 "        <SegmentTemplate timescale=\"%u\" presentationTimeOffset=\"%lld\" "
 			 "initialization=\"$RepresentationID$/init-%llu.mp4\" "
 			 "media=\"$RepresentationID$/$Number$.m4s\" startNumber=\"%llu\">\n",
-			 set->timeline->timescale, (long long)first->epoch_start,
+			 set->timeline->timescale,
+			 period_media_s < 0 ? (long long)first->epoch_start
+					    : llround(period_media_s * set->timeline->timescale),
 			 (unsigned long long)first->init_id, (unsigned long long)first->number);
 	segment_timeline(out, set->timeline, set->first, epoch);
 	ob_strbuf_puts(out, "        </SegmentTemplate>\n");
@@ -133,6 +137,7 @@ int ob_pkg_dash_mpd(struct ob_strbuf *out, const struct ob_pkg_mpd *mpd)
 {
 	const struct ob_pkg_dash_set *main_set = mpd->n_sets ? &mpd->sets[0] : NULL;
 	const struct ob_pkg_timeline *tl;
+	double origin_s;
 	uint32_t epoch;
 
 	if (!main_set)
@@ -167,6 +172,7 @@ int ob_pkg_dash_mpd(struct ob_strbuf *out, const struct ob_pkg_mpd *mpd)
 			 mpd->segment_seconds, mpd->segment_seconds);
 	/* One period per epoch of the main timeline, in order. */
 	epoch = ob_pkg_timeline_at(tl, main_set->first)->epoch;
+	origin_s = ob_pkg_timeline_seconds(tl, ob_pkg_timeline_at(tl, main_set->first)->start);
 	for (;;) {
 		const struct ob_pkg_segment *start = first_of_epoch(main_set, epoch);
 		uint32_t next = epoch;
@@ -175,10 +181,23 @@ int ob_pkg_dash_mpd(struct ob_strbuf *out, const struct ob_pkg_mpd *mpd)
 			/* The period begins where its epoch began, and presentationTimeOffset
 			 * is that same instant, so media time maps to presentation time
 			 * one to one and nothing moves as the window slides. */
+			double epoch_s = ob_pkg_timeline_seconds(tl, start->epoch_start);
+			double period_s = epoch_s;
+			double media_s = -1;
+
+			if (mpd->ended) {
+				/* A static MPD's presentation starts at its first listed segment
+				 * and lasts mediaPresentationDuration: count from there. */
+				period_s = epoch_s - origin_s;
+				if (period_s < 0) {
+					period_s = 0;
+					media_s = origin_s;
+				}
+			}
 			ob_strbuf_printf(out, "  <Period id=\"%u\" start=\"PT%.3fS\">\n", epoch,
-					 ob_pkg_timeline_seconds(tl, start->epoch_start));
+					 period_s);
 			for (size_t s = 0; s < mpd->n_sets; s++)
-				adaptation_set(out, &mpd->sets[s], s, epoch);
+				adaptation_set(out, &mpd->sets[s], s, epoch, media_s);
 			ob_strbuf_puts(out, "  </Period>\n");
 		}
 		for (size_t i = main_set->first; i < tl->count; i++)

@@ -41,7 +41,6 @@ class BadSourceTest(EngineTestCase, unittest.TestCase):
         self.assert_box_answers()
         self.assert_stops("no-video")
 
-    @unittest.expectedFailure  # BUG: a failed channel flaps between failed and starting
     def test_a_failed_channel_stays_failed_while_it_retries(self):
         # The box retries a source without video (it may gain video later), but between
         # tries the status must keep saying what is wrong rather than flip back to

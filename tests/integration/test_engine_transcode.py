@@ -123,7 +123,6 @@ class TranscodeTest(EngineTestCase, unittest.TestCase):
         self.assertEqual([s["codec_name"] for s in streams if s["codec_type"] == "audio"],
                          ["aac"], streams)
 
-    @unittest.expectedFailure  # BUG: the Period starts at PT2S in a PT10S presentation
     def test_the_mpd_presents_the_whole_file(self):
         # In a static MPD the last Period lasts until mediaPresentationDuration (ISO/IEC
         # 23009-1 5.3.2.1), so its start plus its segments must fit in it; a player that
