@@ -29,7 +29,8 @@
 
 #define VIDEO_TIMESCALE 90000
 #define AUDIO_TIMESCALE 48000
-#define QUEUE_CAPACITY 8
+#define QUEUE_CAPACITY 8             /* frames of slack; then a live channel drops, a
+				      * transcode waits (more measured no faster) */
 #define BACKOFF_MAX_MS 30000
 #define OPEN_TIMEOUT_MS 10000
 #define SILENCE_TIMEOUT_MS 5000
@@ -242,12 +243,12 @@ static void nap(struct ob_run *run, int ms)
 
 /* ---- frame queues ---- */
 
-static void queue_init(struct frame_queue *q)
+static void queue_init(struct frame_queue *q, size_t capacity)
 {
 	memset(q, 0, sizeof(*q));
 	pthread_mutex_init(&q->lock, NULL);
 	pthread_cond_init(&q->cond, NULL);
-	q->capacity = QUEUE_CAPACITY;
+	q->capacity = capacity;
 }
 
 static void queue_destroy(struct frame_queue *q)
@@ -447,6 +448,11 @@ static void *track_main(void *arg)
 {
 	struct track *t = arg;
 	AVPacket *pkt = av_packet_alloc();
+	char name[16];
+
+	/* Named for top -H and ps: the channel's rungs at a glance. */
+	snprintf(name, sizeof(name), "ob-%.8s-%c%zu", t->run->id, t->video ? 'v' : 'a', t->index);
+	pthread_setname_np(pthread_self(), name);
 	bool ended = false;
 
 	if (!pkt)
@@ -1090,7 +1096,7 @@ static int run_epoch(struct ob_run *run, struct ob_input *in, bool *handover, ch
 		struct track *t = &run->tracks[i];
 		uint32_t timescale = t->timescale;
 
-		queue_init(&t->queue);
+		queue_init(&t->queue, QUEUE_CAPACITY);
 		t->epoch = run->epoch;
 		/* The epoch's start in media seconds: epochs start on distinct segment
 		 * boundaries and live media time is wall-clock time, so it never repeats. */
@@ -1224,11 +1230,15 @@ static void finish(struct ob_run *run, int result, const char *text)
 static void *ingest_main(void *arg)
 {
 	struct ob_run *run = arg;
+	char name[16];
 	int which = 0;
 	int backoff_ms = 1000;
 	bool ever_live = false;
 	int result = 0;
 	char text[512] = "";
+
+	snprintf(name, sizeof(name), "ob-%.11s", run->id);
+	pthread_setname_np(pthread_self(), name);
 
 	while (!atomic_load(&run->stop)) {
 		struct ob_input *in = NULL;
