@@ -158,6 +158,9 @@ int ob_run_start(const struct ob_run_config *config, struct ob_run **out, char *
 /* The run's status document (new reference): state, reason, input, rungs, audio, notes. */
 json_t *ob_run_status(struct ob_run *run);
 
+/* True once the run ended by itself (a file that does not loop, a transcode). */
+bool ob_run_finished(struct ob_run *run);
+
 /* Waits until the run ends by itself (a transcode, a file that does not loop). Returns 0
  * when it ended cleanly, OB_EIO with the reason in err otherwise. */
 int ob_run_wait(struct ob_run *run, char *err, size_t err_len);

@@ -1506,6 +1506,16 @@ int ob_run_start(const struct ob_run_config *config, struct ob_run **out, char *
 	return 0;
 }
 
+bool ob_run_finished(struct ob_run *run)
+{
+	bool finished;
+
+	pthread_mutex_lock(&run->status_lock);
+	finished = run->finished;
+	pthread_mutex_unlock(&run->status_lock);
+	return finished;
+}
+
 int ob_run_wait(struct ob_run *run, char *err, size_t err_len)
 {
 	int result;

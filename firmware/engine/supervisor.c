@@ -159,7 +159,15 @@ int ob_engine_start(struct ob_engine *engine, const char *id, char *err, size_t 
 	}
 	snprintf(out_dir, sizeof(out_dir), "%s/%s", engine->live_dir, id);
 	pthread_mutex_lock(&engine->lock);
-	if (find(engine, id)) {
+	slot = find(engine, id);
+	if (slot && ob_run_finished(slot->run)) {
+		/* It ended by itself (a file without loop): this start is a new run. */
+		pthread_mutex_unlock(&engine->lock);
+		ob_engine_stop(engine, id);
+		pthread_mutex_lock(&engine->lock);
+		slot = find(engine, id);
+	}
+	if (slot) {
 		pthread_mutex_unlock(&engine->lock);
 		goto out; /* already running */
 	}
