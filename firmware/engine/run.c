@@ -89,6 +89,7 @@ struct track {
 	int64_t next_cut;                    /* a key packet at or after this opens a segment */
 	int64_t seg_start;
 	bool seg_open;
+	int64_t cuts;                        /* segments handed out this epoch */
 	int64_t last_end;
 	uint32_t epoch;
 	int64_t epoch_start;
@@ -365,6 +366,7 @@ static void cut(struct track *t, int64_t end)
 	t->seg_open = false;
 	if (seg.duration <= 0)
 		return;
+	t->cuts++;
 	ret = ob_pkg_cmaf_cut(t->cmaf, &data, &len);
 	if (ret == 0 && t->ts)
 		ret = ob_pkg_ts_cut(t->ts, &ts_data, &ts_len);
@@ -488,7 +490,10 @@ static void *track_main(void *arg)
 			av_packet_unref(pkt);
 		}
 	}
-	if (!t->error && t->seg_open)
+	/* The audio's last frame or two past the video's end would make a segment of a few
+	 * tens of milliseconds: they are left out. */
+	if (!t->error && t->seg_open &&
+	    (t->video || t->cuts == 0 || t->last_end - t->seg_start > 2 * t->frame_ticks))
 		cut(t, t->last_end);
 	av_packet_free(&pkt);
 	return NULL;
@@ -1108,6 +1113,7 @@ static int run_epoch(struct ob_run *run, struct ob_input *in, bool *handover, ch
 					  : 1024;
 		t->next_cut = INT64_MIN;
 		t->seg_open = false;
+		t->cuts = 0;
 		t->last_end = 0;
 		t->error = 0;
 		t->params.frame_rate = info->frame_rate;
