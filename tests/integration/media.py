@@ -1,9 +1,9 @@
 """Helpers for the engine's integration tests: ffmpeg sources, reading a channel's
 playlists and segments, HLS playlist parsing, ffprobe, and waiting.
 
-Where a channel's output is read from is decided in one place, LiveFiles: from the data
-directory on disk (<data_dir>/live/<id>/...) by default, or over HTTP from the box's
-playback origin (GET /live/<id>/...) with OTTBOX_LIVE_FROM=http, once the box serves it.
+Where a channel's output is read from is decided in one place, LiveFiles: over HTTP from the
+box's playback origin (GET /live/<id>/...) by default, as players read it, or from the data
+directory on disk (<data_dir>/live/<id>/...) with OTTBOX_LIVE_FROM=disk.
 """
 
 import http.client
@@ -21,7 +21,7 @@ from ottbox import BoxTestCase
 
 FFMPEG = shutil.which("ffmpeg")
 FFPROBE = shutil.which("ffprobe")
-LIVE_FROM = os.environ.get("OTTBOX_LIVE_FROM", "disk")
+LIVE_FROM = os.environ.get("OTTBOX_LIVE_FROM", "http")
 
 DASH_NS = "{urn:mpeg:dash:schema:mpd:2011}"
 
@@ -240,7 +240,7 @@ class LiveFiles:
     """A channel's output (playlists, segments), by names relative to /live/<id>/.
 
     This is the one place that knows where they come from: the data directory on disk, or
-    the box's playback origin over HTTP (OTTBOX_LIVE_FROM=http)."""
+    the box's playback origin over HTTP (the default; OTTBOX_LIVE_FROM=disk for the disk)."""
 
     def __init__(self, box, channel_id, source=None):
         self.box = box
