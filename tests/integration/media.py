@@ -6,7 +6,9 @@ box's playback origin (GET /live/<id>/...) by default, as players read it, or fr
 directory on disk (<data_dir>/live/<id>/...) with OTTBOX_LIVE_FROM=disk.
 """
 
+import functools
 import http.client
+import http.server
 import json
 import os
 import re
@@ -65,21 +67,58 @@ def wait_until(fn, timeout, interval=0.25, what="the condition", details=None):
 # ---- sources ----
 
 def av_source_args(size="480x270", rate=25, video=True, audio=True, gop=50, kbps=1000,
-                   frequency=440):
-    """ffmpeg input and encoding options for a small real-time test source: testsrc2
-    H.264 (ultrafast, a keyframe every gop frames) and a sine tone in AAC."""
-    args = ["-re"]
+                   frequency=440, audio_codec="aac", sample_rate=48000, realtime=True):
+    """ffmpeg input and encoding options for a small test source: testsrc2 H.264
+    (ultrafast, a keyframe every gop frames) and a sine tone (AAC unless audio_codec says
+    otherwise, at sample_rate). realtime: read at the native rate (-re), as a live source."""
+    args = ["-re"] if realtime else []
     if video:
         args += ["-f", "lavfi", "-i", "testsrc2=size=%s:rate=%d" % (size, rate)]
     if audio:
-        args += ["-f", "lavfi", "-i", "sine=frequency=%d:sample_rate=48000" % frequency]
+        args += ["-f", "lavfi", "-i", "sine=frequency=%d:sample_rate=%d"
+                 % (frequency, sample_rate)]
     if video:
         args += ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
                  "-pix_fmt", "yuv420p", "-g", str(gop), "-b:v", "%dk" % kbps,
                  "-threads", "1"]
     if audio:
-        args += ["-c:a", "aac", "-b:a", "96k", "-ac", "2"]
+        args += ["-c:a", audio_codec, "-b:a", "96k", "-ac", "2"]
     return args
+
+
+def make_media_file(path, seconds, **source):
+    """Writes a seconds long file of the test source (av_source_args(**source), not in
+    real time) to path, e.g. a clip for a file: input in <data_dir>/media/."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    subprocess.run([FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", "-y"] +
+                   av_source_args(realtime=False, **source) + ["-t", str(seconds), path],
+                   check=True, timeout=60)
+    return path
+
+
+class HttpDirectory:
+    """A threaded HTTP server on 127.0.0.1 (a free port) serving a directory, as a web
+    server or CDN serves an HLS source that the box pulls. stop() shuts it down."""
+
+    def __init__(self, directory):
+        class Quiet(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+        handler = functools.partial(Quiet, directory=directory)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def url(self, name):
+        return "http://127.0.0.1:%d/%s" % (self.port, name)
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join()
 
 
 class Source:
@@ -224,6 +263,11 @@ def parse_media(text):
     return out
 
 
+def segment_number(uri):
+    """v0/123.m4s, v0/123.ts -> 123."""
+    return int(re.fullmatch(r".*/(\d+)\.(?:m4s|ts)", uri).group(1))
+
+
 def mpd_periods(text):
     """The Period elements of an MPD (ElementTree elements)."""
     root = ET.fromstring(text)
@@ -319,8 +363,9 @@ def ffprobe_json(url, entries, extra=(), timeout=60):
 
 
 def probe_streams(url, timeout=60):
-    """[{"index", "codec_type", "codec_name", "width", "height"}] of a playlist, MPD or file."""
-    data = ffprobe_json(url, "stream=index,codec_type,codec_name,width,height",
+    """[{"index", "codec_type", "codec_name", "width", "height", "sample_rate"}] of a
+    playlist, MPD or file (width and height for video, sample_rate for audio: a string)."""
+    data = ffprobe_json(url, "stream=index,codec_type,codec_name,width,height,sample_rate",
                         timeout=timeout)
     return data.get("streams", [])
 
@@ -375,7 +420,8 @@ LIVE_DEADLINE_S = 40
 
 class EngineTestCase(BoxTestCase):
     """One box per class with the small ladder stored; every test's ffmpeg sources are
-    killed and its channels stopped when it ends, whatever happened."""
+    killed, its channels stopped and then its HTTP servers shut down when it ends,
+    whatever happened."""
 
     login_admin = True
 
@@ -390,6 +436,7 @@ class EngineTestCase(BoxTestCase):
         super().setUp()
         self.sources = []
         self.started = []
+        self.servers = []
         self.addCleanup(self._end_everything)
 
     def _end_everything(self):
@@ -398,6 +445,10 @@ class EngineTestCase(BoxTestCase):
         for cid in self.started:
             if self.box.running:
                 self.admin.post("/api/v1/channels/%s/stop" % cid)
+        # After the channels: a channel that loses its server while it runs would turn
+        # degraded on the way out.
+        for server in self.servers:
+            server.stop()
 
     # ---- sources ----
 
@@ -412,6 +463,12 @@ class EngineTestCase(BoxTestCase):
     def udp_source(self, port, input_args=None, name="udp"):
         return self.source(["-f", "mpegts", "udp://127.0.0.1:%d?pkt_size=1316" % port],
                            input_args=input_args, name=name)
+
+    def http_directory(self, directory):
+        """Serves directory over HTTP (see HttpDirectory) until the test ends."""
+        server = HttpDirectory(directory)
+        self.servers.append(server)
+        return server
 
     # ---- channels ----
 
