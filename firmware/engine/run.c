@@ -754,6 +754,14 @@ static void push_audio(struct ob_run *run)
 	}
 }
 
+/* Keeps the end of everything written, audio included (in an MPEG-TS source the audio may
+ * run most of a second ahead of the video): the next epoch starts after it. */
+static void note_end(struct ob_run *run, int64_t end_us)
+{
+	if (end_us > run->max_end_us)
+		run->max_end_us = end_us;
+}
+
 /* The first frame of an epoch, audio or video, whichever the decoders give first (a
  * decoder with frame threads holds its first pictures back), puts the input's time on
  * the epoch's start. */
@@ -786,6 +794,7 @@ static int process_audio_packet(struct ob_run *run, const struct ob_input_info *
 	out_us = packet->pts - run->origin_in_us + run->origin_out_us;
 	if (out_us < run->origin_out_us)
 		return 0;
+	note_end(run, out_us + packet->duration);
 	out = av_packet_clone(packet);
 	if (!out)
 		return OB_ENOMEM;
@@ -832,8 +841,7 @@ static int process_frame(struct ob_run *run, AVFrame *frame, bool video, char *e
 			run->forced_pts_90 = pts90;
 			run->next_cut_90 = (pts90 / seg90 + 1) * seg90;
 		}
-		if (out_us + run->frame_us > run->max_end_us)
-			run->max_end_us = out_us + run->frame_us;
+		note_end(run, out_us + run->frame_us);
 		frame->pts = pts90;
 		frame->pict_type = AV_PICTURE_TYPE_NONE;
 		rc = av_buffersrc_add_frame_flags(run->vsrc, frame, AV_BUFFERSRC_FLAG_KEEP_REF);
@@ -848,6 +856,8 @@ static int process_frame(struct ob_run *run, AVFrame *frame, bool video, char *e
 	out_us = frame->pts - run->origin_in_us + run->origin_out_us;
 	if (out_us < run->origin_out_us)
 		return 0;
+	note_end(run, out_us + av_rescale(frame->nb_samples, 1000000,
+					  frame->sample_rate > 0 ? frame->sample_rate : 48000));
 	if (!run->agraph) {
 		int ret = build_audio_graph(run, NULL, frame, err, err_len);
 
