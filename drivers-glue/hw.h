@@ -56,4 +56,10 @@ json_t *ob_hw_probe_all(void);
 /* A compiled-in backend by name, or NULL. */
 const struct ob_hw_backend *ob_hw_backend_find(const char *name);
 
+/* For a backend that probes a device but has no pipeline on it in this firmware: probes
+ * it again and writes why it cannot take the job to err ("vaapi: no /dev/dri render node",
+ * or that the device is there and its pipeline is not in this firmware). Always returns
+ * OB_EUNSUPPORTED, so "auto" moves on to the next backend. */
+int ob_hw_refuse(const struct ob_hw_backend *backend, char *err, size_t err_len);
+
 #endif

@@ -26,6 +26,17 @@ LDFLAGS += -Wl,--disable-new-dtags -Wl,-rpath,'$$ORIGIN/../lib/ottbox'
 LDLIBS := -lm -lcivetweb -lmbedx509 -lmbedtls -lmbedcrypto -largon2 -ljansson -lsqlite3 \
 	-lavformat -lavfilter -lavcodec -lavutil
 
+# Hardware backends: libva and oneVPL are linked when their backend is on; the NVIDIA
+# libraries are loaded at run time (nv-codec-headers' loader), so NVENC needs only -ldl.
+pkgs-$(CONFIG_HW_VAAPI) += libva libva-drm
+pkgs-$(CONFIG_HW_QSV) += vpl
+ifneq ($(strip $(pkgs-y)),)
+CPPFLAGS += $(shell pkg-config --cflags $(pkgs-y))
+LDLIBS += $(shell pkg-config --libs $(pkgs-y))
+endif
+ldlibs-$(CONFIG_HW_NVENC) += -ldl
+LDLIBS += $(ldlibs-y)
+
 # ---- sources, by feature ----
 lib-y := \
 	firmware/core/err.c firmware/core/log.c firmware/core/json.c firmware/core/rand.c \
@@ -45,6 +56,9 @@ lib-y := \
 	drivers-glue/hw.c
 lib-$(CONFIG_HTTPS) += firmware/api/tls.c
 lib-$(CONFIG_HW_SOFTWARE) += drivers-glue/sw.c
+lib-$(CONFIG_HW_VAAPI) += drivers-glue/vaapi.c
+lib-$(CONFIG_HW_QSV) += drivers-glue/qsv.c
+lib-$(CONFIG_HW_NVENC) += drivers-glue/nvenc.c
 lib-$(CONFIG_PKG_HLS) += firmware/packager/hls.c
 lib-$(CONFIG_PKG_DASH) += firmware/packager/dash.c
 tls-shim-$(CONFIG_HTTPS) := $(O)/lib/ottbox/libssl.so $(O)/lib/ottbox/libcrypto.so

@@ -10,6 +10,7 @@ run_pkgs=(
 	build-essential pkg-config git python3 python3-kconfiglib
 	libcivetweb-dev libssl-dev libsqlite3-dev libmbedtls-dev libjansson-dev libargon2-dev
 	libavcodec-dev libavformat-dev libavfilter-dev libavutil-dev
+	libva-dev libvpl-dev libffmpeg-nvenc-dev
 )
 test_pkgs=(
 	libcmocka-dev cppcheck sqlite3 curl python3-yaml

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include "api/internal.h"
+#include "core/err.h"
+#include "hw.h"
 #include "core/util.h"
 #include "core/version.h"
 #include "generated/autoconf.h"
@@ -91,6 +93,60 @@ static json_t *build_options(void)
 	return out;
 }
 
+/* A copy of the cached probe report (a refresh may replace it while a reply is sent). */
+static json_t *hardware_snapshot(struct ob_api *api, int64_t *probed_ms)
+{
+	json_t *copy;
+
+	pthread_mutex_lock(&api->hardware_lock);
+	copy = json_deep_copy(api->hardware);
+	if (probed_ms)
+		*probed_ms = api->hardware_probed_ms;
+	pthread_mutex_unlock(&api->hardware_lock);
+	return copy ? copy : json_array();
+}
+
+/* Probes every backend again and keeps the new report; 0 or OB_ENOMEM. */
+static int hardware_refresh(struct ob_api *api)
+{
+	json_t *fresh = ob_hw_probe_all();
+	json_t *old;
+
+	if (!fresh)
+		return OB_ENOMEM;
+	pthread_mutex_lock(&api->hardware_lock);
+	old = api->hardware;
+	api->hardware = fresh;
+	api->hardware_probed_ms = ob_time_wall_ms();
+	pthread_mutex_unlock(&api->hardware_lock);
+	json_decref(old);
+	return 0;
+}
+
+void ob_api_get_hardware(struct ob_req *req)
+{
+	struct ob_api *api = req->api;
+	const char *query = req->info->query_string;
+	char refresh[8] = "";
+	char probed_at[32];
+	int64_t probed_ms;
+	json_t *backends;
+
+	if ((query && mg_get_var(query, strlen(query), "refresh", refresh, sizeof(refresh)) < -1) ||
+	    (refresh[0] && strcmp(refresh, "0") != 0 && strcmp(refresh, "1") != 0)) {
+		ob_api_reply_error(req, 400, "invalid", "refresh: must be 0 or 1");
+		return;
+	}
+	if (strcmp(refresh, "1") == 0 && hardware_refresh(api) != 0) {
+		ob_api_reply_err(req, OB_ENOMEM, "the hardware could not be probed again");
+		return;
+	}
+	backends = hardware_snapshot(api, &probed_ms);
+	ob_time_iso8601(probed_ms, probed_at, sizeof(probed_at));
+	ob_api_reply_json(req, 200,
+			  json_pack("{s:s, s:o}", "probed_at", probed_at, "backends", backends));
+}
+
 void ob_api_get_system(struct ob_req *req)
 {
 	struct ob_api *api = req->api;
@@ -103,7 +159,7 @@ void ob_api_get_system(struct ob_req *req)
 	ob_api_reply_json(
 		req, 200,
 		json_pack("{s:s, s:O?, s:s, s:o, s:s, s:o, s:{s:s, s:s, s:s}, s:o, "
-			  "s:{s:I, s:I, s:I}, s:o, s:{s:i, s:i}, s:O}",
+			  "s:{s:I, s:I, s:I}, s:o, s:{s:i, s:i}, s:o}",
 			  "version", OB_VERSION, "box_name", json_object_get(settings, "box_name"),
 			  "build", OB_BUILD_ID, "build_options", build_options(), "started_at",
 			  started, "uptime_s", uptime(api), "os", "kernel", uts.release, "machine",
@@ -114,6 +170,6 @@ void ob_api_get_system(struct ob_req *req)
 			  "process_rss_bytes", (json_int_t)proc_kib_field("/proc/self/status", "VmRSS"),
 			  "storage", storage_info(api->data_dir), "store", "schema_version",
 			  ob_store_schema_version(api->store), "schema_latest",
-			  ob_store_schema_latest(), "hardware", api->hardware));
+			  ob_store_schema_latest(), "hardware", hardware_snapshot(api, NULL)));
 	json_decref(settings);
 }

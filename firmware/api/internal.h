@@ -4,6 +4,7 @@
 
 #include <civetweb.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -25,7 +26,9 @@ struct ob_api {
 	struct ob_store *store;
 	struct ob_sessions *sessions;
 	struct ob_ratelimit *login_limits;
-	json_t *hardware;     /* probe report made at start */
+	pthread_mutex_t hardware_lock; /* guards hardware and hardware_probed_ms */
+	json_t *hardware;     /* probe report, made at start and on GET /hardware?refresh=1 */
+	int64_t hardware_probed_ms; /* wall clock of that probe */
 	struct ob_engine *engine;
 	char data_dir[4096];
 	int64_t started_mono_ms;
@@ -154,6 +157,7 @@ int ob_api_origin_request(struct mg_connection *conn, void *cbdata);
 /* Handlers, grouped by file. */
 void ob_api_get_health(struct ob_req *req);
 void ob_api_get_system(struct ob_req *req);
+void ob_api_get_hardware(struct ob_req *req);
 void ob_api_get_settings(struct ob_req *req);
 void ob_api_patch_settings(struct ob_req *req);
 void ob_api_get_settings_schema(struct ob_req *req);

@@ -13,6 +13,7 @@
 static const struct ob_route routes[] = {
 	{ "GET", "/api/v1/health", ob_api_get_health, 0, OB_ROUTE_PUBLIC },
 	{ "GET", "/api/v1/system", ob_api_get_system, READ, 0 },
+	{ "GET", "/api/v1/hardware", ob_api_get_hardware, READ, 0 },
 	{ "GET", "/api/v1/settings", ob_api_get_settings, READ, 0 },
 	{ "PATCH", "/api/v1/settings", ob_api_patch_settings, ADMIN, 0 },
 	{ "GET", "/api/v1/settings/schema", ob_api_get_settings_schema, READ, 0 },

@@ -450,7 +450,9 @@ int ob_api_start(const struct ob_api_config *config, struct ob_store *store,
 	ob_strlcpy(api->data_dir, config->data_dir, sizeof(api->data_dir));
 	api->sessions = ob_access_sessions_new(1024);
 	api->login_limits = ob_access_ratelimit_new(4096);
+	pthread_mutex_init(&api->hardware_lock, NULL);
 	api->hardware = ob_hw_probe_all();
+	api->hardware_probed_ms = ob_time_wall_ms();
 	if (!api->sessions || !api->login_limits) {
 		snprintf(err, err_len, "out of memory starting the API");
 		ret = OB_ENOMEM;
@@ -513,6 +515,7 @@ int ob_api_start(const struct ob_api_config *config, struct ob_store *store,
 
 fail_free:
 	json_decref(api->hardware);
+	pthread_mutex_destroy(&api->hardware_lock);
 	ob_access_ratelimit_free(&api->login_limits);
 	ob_access_sessions_free(&api->sessions);
 	free(api);
@@ -540,6 +543,7 @@ void ob_api_stop(struct ob_api **apip)
 	}
 	mg_stop(api->ctx);
 	json_decref(api->hardware);
+	pthread_mutex_destroy(&api->hardware_lock);
 	ob_access_ratelimit_free(&api->login_limits);
 	ob_access_sessions_free(&api->sessions);
 	free(api);

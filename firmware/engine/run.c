@@ -880,13 +880,28 @@ static int pick_backend(struct ob_run *run, char *err, size_t err_len)
 	const struct ob_hw_backend *const *all = ob_hw_backends(&n);
 
 	if (strcmp(run->backend_pref, "auto") != 0) {
-		run->backend = ob_hw_backend_find(run->backend_pref);
-		if (!run->backend) {
+		const struct ob_hw_backend *named = ob_hw_backend_find(run->backend_pref);
+		AVCodecContext *probe = NULL;
+		char why[384];
+		int ret;
+
+		if (!named) {
 			snprintf(err, err_len, "backend \"%s\" is not in this firmware (GET "
-					       "/api/v1/system lists the backends it has)",
+					       "/api/v1/hardware lists the backends it has)",
 				 run->backend_pref);
 			return OB_EUNSUPPORTED;
 		}
+		/* The operator named it: say now why it cannot take the ladder, rather than
+		 * fail at the first rung with less context. */
+		ret = named->open_encoder(&run->tracks[0].params, &probe, why, sizeof(why));
+		avcodec_free_context(&probe);
+		if (ret != 0) {
+			snprintf(err, err_len, "backend \"%s\" cannot encode this channel: %s "
+					       "(set the backend to \"auto\" or \"software\")",
+				 named->name, why);
+			return ret;
+		}
+		run->backend = named;
 		return 0;
 	}
 	/* The best backend that opens the ladder's top rung. */

@@ -231,6 +231,8 @@ class OpenApiTest(BoxTestCase, unittest.TestCase):
         cases = [
             ("GET", "/api/v1/health", self.box.client(), None, None),
             ("GET", "/api/v1/system", admin, None, None),
+            ("GET", "/api/v1/hardware", key, None, None),
+            ("GET", "/api/v1/hardware", admin, "/api/v1/hardware?refresh=1", None),
             ("GET", "/api/v1/settings", admin, None, None),
             ("PATCH", "/api/v1/settings", admin, None, {"box_name": "documented"}),
             ("GET", "/api/v1/settings/schema", key, None, None),
@@ -273,6 +275,7 @@ class OpenApiTest(BoxTestCase, unittest.TestCase):
             ("POST", "/api/v1/session", anonymous, None,
              {"name": "admin", "password": "not the password"}, 401),
             ("GET", "/api/v1/audit", admin, "/api/v1/audit?limit=0", None, 400),
+            ("GET", "/api/v1/hardware", admin, "/api/v1/hardware?refresh=yes", None, 400),
         ]
         for method, path, client, real_path, body, status in cases:
             with self.subTest(route="%s %s -> %d" % (method, path, status)):

@@ -1,7 +1,13 @@
-/* drivers-glue: the backend table, the probe report, and the software encoders as the
- * engine opens them: keyframes exactly every GOP (a scene cut adds none), a forced IDR on
- * request, and a clear refusal for what a backend cannot encode. Real libx264/libx265. */
+/* drivers-glue: the backend table, the probe report of every compiled backend (on a box
+ * without the device, each hardware backend says why it is absent), each backend's scale
+ * filter, hardware backends refusing to open without a device, and the software encoders
+ * as the engine opens them: keyframes exactly every GOP (a scene cut adds none), a forced
+ * IDR on request, and a clear refusal for what a backend cannot encode. Real
+ * libx264/libx265, libva, oneVPL and the CUDA loader. */
+#include <dlfcn.h>
+#include <glob.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -11,6 +17,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "generated/autoconf.h"
 #include "hw.h"
 
 #define W 320
@@ -81,16 +88,175 @@ static void test_table_and_probe(void **state)
 {
 	json_t *report = ob_hw_probe_all();
 	size_t count;
+	const struct ob_hw_backend *const *all = ob_hw_backends(&count);
 
 	(void)state;
 	assert_non_null(ob_hw_backend_find("software"));
 	assert_null(ob_hw_backend_find("nope"));
-	assert_ptr_equal(ob_hw_backends(&count)[count], NULL);
-	assert_true(json_array_size(report) >= 1);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(report, 0), "name")),
-			    "software");
-	assert_true(json_is_true(json_object_get(json_array_get(report, 0), "available")));
+	assert_ptr_equal(all[count], NULL);
+	assert_int_equal(json_array_size(report), count);
+	/* best first: software is the last resort */
+	assert_string_equal(all[count - 1]->name, "software");
+	for (size_t i = 0; i < count; i++)
+		assert_string_equal(
+			json_string_value(json_object_get(json_array_get(report, i), "name")),
+			all[i]->name);
+	assert_true(json_is_true(json_object_get(json_array_get(report, count - 1),
+						 "available")));
 	json_decref(report);
+}
+
+static bool have_render_node(void)
+{
+	glob_t nodes = { 0 };
+	bool found = glob("/dev/dri/renderD*", 0, NULL, &nodes) == 0 && nodes.gl_pathc > 0;
+
+	globfree(&nodes);
+	return found;
+}
+
+static bool have_libcuda(void)
+{
+	void *lib = dlopen("libcuda.so.1", RTLD_LAZY);
+
+	if (lib)
+		dlclose(lib);
+	return lib != NULL;
+}
+
+/* What each backend must say on a box without its device. */
+static const struct {
+	const char *name;
+	bool (*device_here)(void);
+	const char *reason; /* the start of the reason */
+} absent[] = {
+	{ "vaapi", have_render_node, "no /dev/dri render node" },
+	{ "qsv", have_render_node, "oneVPL found no hardware implementation" },
+	{ "nvenc", have_libcuda, "libcuda.so.1 not found (no NVIDIA driver)" },
+};
+
+static void test_every_probe_reports_name_availability_and_reason(void **state)
+{
+	json_t *report = ob_hw_probe_all();
+	size_t i;
+	json_t *one;
+
+	(void)state;
+	json_array_foreach(report, i, one) {
+		const char *reason = json_string_value(json_object_get(one, "reason"));
+
+		assert_non_null(json_string_value(json_object_get(one, "name")));
+		assert_non_null(json_string_value(json_object_get(one, "description")));
+		assert_true(json_is_boolean(json_object_get(one, "available")));
+		if (!json_is_true(json_object_get(one, "available")))
+			assert_true(reason && reason[0]);
+	}
+	for (i = 0; i < sizeof(absent) / sizeof(absent[0]); i++) {
+		const struct ob_hw_backend *b = ob_hw_backend_find(absent[i].name);
+		json_t *r;
+		const char *reason;
+
+		if (!b || absent[i].device_here())
+			continue;
+		r = json_object();
+		assert_int_equal(b->probe(r), 0);
+		reason = json_string_value(json_object_get(r, "reason"));
+		assert_true(json_is_false(json_object_get(r, "available")));
+		assert_non_null(reason);
+		if (strncmp(reason, absent[i].reason, strlen(absent[i].reason)) != 0)
+			fail_msg("%s: reason \"%s\", expected \"%s…\"", absent[i].name, reason,
+				 absent[i].reason);
+		json_decref(r);
+	}
+	json_decref(report);
+}
+
+static void test_backends_compiled_in_as_configured(void **state)
+{
+	(void)state;
+#ifdef CONFIG_HW_VAAPI
+	assert_non_null(ob_hw_backend_find("vaapi"));
+#else
+	assert_null(ob_hw_backend_find("vaapi"));
+#endif
+#ifdef CONFIG_HW_QSV
+	assert_non_null(ob_hw_backend_find("qsv"));
+#else
+	assert_null(ob_hw_backend_find("qsv"));
+#endif
+#ifdef CONFIG_HW_NVENC
+	assert_non_null(ob_hw_backend_find("nvenc"));
+#else
+	assert_null(ob_hw_backend_find("nvenc"));
+#endif
+}
+
+static const struct {
+	const char *backend;
+	const char *profile;
+	int width, height;
+	const char *filter;
+} scale_cases[] = {
+	{ "software", "high", 1280, 720, "scale=w=1280:h=720:flags=bicubic,format=yuv420p" },
+	{ "software", "main10", 1920, 1080,
+	  "scale=w=1920:h=1080:flags=bicubic,format=yuv420p10le" },
+	{ "vaapi", "high", 1280, 720, "scale_vaapi=w=1280:h=720:format=nv12" },
+	{ "vaapi", "main10", 3840, 2160, "scale_vaapi=w=3840:h=2160:format=p010" },
+	{ "qsv", "main", 640, 360, "vpp_qsv=w=640:h=360:format=nv12" },
+	{ "qsv", "main10", 1920, 1080, "vpp_qsv=w=1920:h=1080:format=p010" },
+	{ "nvenc", "high", 854, 480, "scale_cuda=854:480" },
+};
+
+static void test_scale_filter_per_backend(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(scale_cases) / sizeof(scale_cases[0]); i++) {
+		const struct ob_hw_backend *b = ob_hw_backend_find(scale_cases[i].backend);
+		struct ob_hw_encode_params p = params("h264", scale_cases[i].profile, 60);
+		char out[128];
+		size_t len = strlen(scale_cases[i].filter);
+
+		if (!b)
+			continue;
+		p.width = scale_cases[i].width;
+		p.height = scale_cases[i].height;
+		assert_int_equal(b->scale_filter(&p, out, sizeof(out)), 0);
+		assert_string_equal(out, scale_cases[i].filter);
+		/* exactly enough room, then one byte too little */
+		assert_int_equal(b->scale_filter(&p, out, len + 1), 0);
+		assert_int_equal(b->scale_filter(&p, out, len), OB_ETOOBIG);
+	}
+}
+
+static void test_hardware_without_device_refuses_to_open(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++) {
+		const struct ob_hw_backend *b = ob_hw_backend_find(absent[i].name);
+		struct ob_hw_encode_params p = params("h264", "high", 60);
+		AVCodecParameters *par = avcodec_parameters_alloc();
+		AVCodecContext *ctx = NULL;
+		char err[512] = "", prefix[64];
+
+		if (!b || absent[i].device_here()) {
+			avcodec_parameters_free(&par);
+			continue;
+		}
+		snprintf(prefix, sizeof(prefix), "%s: %s", absent[i].name, absent[i].reason);
+		assert_int_equal(b->open_encoder(&p, &ctx, err, sizeof(err)), OB_EUNSUPPORTED);
+		assert_null(ctx);
+		if (strncmp(err, prefix, strlen(prefix)) != 0)
+			fail_msg("open_encoder said \"%s\", expected \"%s…\"", err, prefix);
+		par->codec_type = AVMEDIA_TYPE_VIDEO;
+		par->codec_id = AV_CODEC_ID_H264;
+		ctx = NULL;
+		err[0] = '\0';
+		assert_int_equal(b->open_decoder(par, &ctx, err, sizeof(err)), OB_EUNSUPPORTED);
+		assert_null(ctx);
+		if (strncmp(err, prefix, strlen(prefix)) != 0)
+			fail_msg("open_decoder said \"%s\", expected \"%s…\"", err, prefix);
+		avcodec_parameters_free(&par);
+	}
 }
 
 static void test_h264_keyframes_only_at_gop_boundaries(void **state)
@@ -176,6 +342,10 @@ int main(void)
 	av_log_set_level(AV_LOG_ERROR);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table_and_probe),
+		cmocka_unit_test(test_every_probe_reports_name_availability_and_reason),
+		cmocka_unit_test(test_backends_compiled_in_as_configured),
+		cmocka_unit_test(test_scale_filter_per_backend),
+		cmocka_unit_test(test_hardware_without_device_refuses_to_open),
 		cmocka_unit_test(test_h264_keyframes_only_at_gop_boundaries),
 		cmocka_unit_test(test_forced_idr),
 		cmocka_unit_test(test_hevc_keyframes),
