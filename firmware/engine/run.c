@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/resource.h>
 
 #include "core/err.h"
 #include "core/log.h"
@@ -38,6 +39,7 @@
 #define JUMP_MAX_US 5000000         /* a larger input timestamp jump is re-anchored */
 #define PRIMARY_HEALTHY_MS 3000     /* the primary must deliver this long before failback */
 #define PRIMARY_PROBE_EVERY_MS 5000
+#define TRANSCODE_BACKGROUND_NICE 10 /* the tracks off a transcode's critical path */
 
 enum run_state { STATE_STARTING, STATE_LIVE, STATE_DEGRADED, STATE_FAILED, STATE_ENDED };
 
@@ -455,6 +457,12 @@ static void *track_main(void *arg)
 	/* Named for top -H and ps: the channel's rungs at a glance. */
 	snprintf(name, sizeof(name), "ob-%.8s-%c%zu", t->run->id, t->video ? 'v' : 'a', t->index);
 	pthread_setname_np(pthread_self(), name);
+	/* A transcode's pace is its top rung's (measured: the ingest waits on it, the other
+	 * rungs wait on the ingest). The other tracks run at a lower priority, so they fill
+	 * the cores' spare time instead of taking it from the critical path. Live channels
+	 * keep every track equal: each must keep real time. */
+	if (t->run->transcode && t->index > 0)
+		setpriority(PRIO_PROCESS, (id_t)gettid(), TRANSCODE_BACKGROUND_NICE);
 	bool ended = false;
 
 	if (!pkt)
