@@ -1027,6 +1027,9 @@ static int make_tracks(struct ob_run *run, const struct ob_input_info *info,
 			t->source_par = avcodec_parameters_alloc();
 			if (!t->source_par || avcodec_parameters_copy(t->source_par, source_audio) < 0)
 				return OB_ENOMEM;
+			/* The playlists declare what the source sends, when it says. */
+			if (source_audio->bit_rate > 0)
+				t->audio_kbps = (int)((source_audio->bit_rate + 999) / 1000);
 		} else if (run->audio_passthrough) {
 			note(run, "audio passthrough takes AAC; the source's %s is encoded to AAC "
 				  "at %d kbit/s", info->audio_codec, run->audio_kbps);

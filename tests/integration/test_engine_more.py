@@ -7,6 +7,7 @@ them 256x144, so only the smallest rung is encoded) and every ffmpeg, HTTP serve
 channel ends with its test. Needs ffmpeg and ffprobe."""
 
 import os
+import re
 import tempfile
 import time
 import unittest
@@ -174,6 +175,11 @@ class MoreEngineTest(EngineTestCase, unittest.TestCase):
         streams = probe_streams(files.url("a0.m3u8"))
         self.assertEqual([(s["codec_type"], s.get("codec_name"), s.get("sample_rate"))
                           for s in streams], [("audio", "aac", str(CLIP_SAMPLE_RATE))], streams)
+        # The manifests declare the source's audio bitrate (96 kbit/s), not the ladder's.
+        mpd = files.read("manifest.mpd")
+        declared = re.search(r'<Representation id="a0" bandwidth="(\d+)"', mpd)
+        self.assertIsNotNone(declared, mpd)
+        self.assertTrue(80000 <= int(declared.group(1)) <= 112000, declared.group(0))
 
         st = self.wait_state(mp2, "live")
         self.assertEqual(st["input"].get("audio_codec"), "mp2", st)
