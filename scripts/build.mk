@@ -44,9 +44,9 @@ lib-y := \
 	firmware/packager/timeline.c firmware/packager/publish.c \
 	firmware/store/store.c firmware/store/migrations.c firmware/store/settings.c \
 	firmware/store/users.c firmware/store/documents.c firmware/engine/ladder.c \
-	firmware/engine/channel.c firmware/engine/input.c firmware/engine/output.c \
+	firmware/engine/channel.c firmware/engine/input.c firmware/packager/output.c \
 	firmware/engine/run.c firmware/engine/supervisor.c firmware/packager/cmaf.c \
-	firmware/packager/ts.c \
+	firmware/packager/ts.c firmware/packager/memio.c \
 	firmware/access/role.c firmware/access/password.c firmware/access/session.c \
 	firmware/access/ratelimit.c firmware/access/apikey.c firmware/access/bootstrap.c \
 	firmware/api/router.c firmware/api/errors.c firmware/api/server.c \

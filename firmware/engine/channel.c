@@ -164,9 +164,17 @@ static int check_test_pattern(const struct url_parts *u, const char *where, char
 /* file:NAME names a file in the media library (DATA_DIR/media): relative, no "..". */
 static int check_file(const char *url, const char *where, char *err, size_t err_len)
 {
+	static const char *const queries[] = { "loop=1", "loop=true", "loop=0", "loop=false",
+						NULL };
 	const char *path = url + strlen("file:");
 	size_t len = strcspn(path, "?");
 
+	if (path[len] == '?' && !ob_str_in_list(queries, path + len + 1)) {
+		snprintf(err, err_len, "%s: a file input takes only ?loop=1 (play it again at its "
+				       "end) or ?loop=0",
+			 where);
+		return OB_EINVAL;
+	}
 	if (len == 0 || path[0] == '/' || strstr(path, "//")) {
 		snprintf(err, err_len,
 			 "%s: a file input names a file in the media library (DATA_DIR/media) by its "

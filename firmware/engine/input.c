@@ -183,7 +183,8 @@ static int prepare_file(struct ob_input *in, const char *url, char *lavf_url, si
 	int n;
 
 	(void)opts;
-	in->loop = query && (strstr(query, "loop=1") || strstr(query, "loop=true"));
+	in->loop = query && (ob_str_in_list((const char *const[]){ "loop=1", "loop=true", NULL },
+					    query));
 	n = snprintf(lavf_url, len, "file:%s/%.*s", in->opts->media_dir, (int)name_len, name);
 	if (n < 0 || (size_t)n >= len) {
 		snprintf(err, err_len, "the file path is too long");
@@ -672,16 +673,10 @@ int ob_input_read(struct ob_input *in, AVFrame *frame, AVPacket *packet, bool *v
 		  size_t err_len)
 {
 	av_frame_unref(frame);
-	if (packet)
-		av_packet_unref(packet);
+	av_packet_unref(packet);
 	if (atomic_load(in->opts->stop))
 		return OB_EBUSY;
 	if (in->generator)
 		return read_pattern(in, frame, video);
-	if (!packet && in->info.audio_packets) {
-		/* A caller that takes no packets gets no passthrough audio. */
-		in->info.audio_packets = false;
-		in->audio_index = -1;
-	}
 	return read_demuxer(in, frame, packet, video, err, err_len);
 }

@@ -73,69 +73,6 @@ void ob_input_set_options(struct ob_input *in, const struct ob_input_options *op
 /* Closes the input and sets *in to NULL. */
 void ob_input_close(struct ob_input **in);
 
-/* ---- output: a channel's files on disk, through the packager ---- */
-
-#include "packager/packager.h"
-
-#define OB_TRACK_NAME_MAX 8
-
-/* One output track (a video rung or the audio), as the manifests describe it. */
-struct ob_output_track {
-	char name[OB_TRACK_NAME_MAX]; /* "v0".."v7", "a0": its playlist and directory */
-	bool video;
-	uint32_t timescale;
-	int width;
-	int height;
-	double frame_rate;
-	long average_bps;             /* the target */
-	long peak_bps;                /* the VBV maximum (audio: the target) */
-	int sample_rate;
-	int channels;
-	char codecs[48];              /* RFC 6381 */
-};
-
-/* How a run writes its files. */
-struct ob_output_config {
-	const char *dir;              /* DATA_DIR/live/<channel>, or transcode's --out */
-	int segment_seconds;
-	int live_window_segments;     /* segments in a live playlist */
-	int dvr_window_seconds;       /* when > 0, playlists list this much instead */
-	bool vod;                     /* one pass over a file: keep every segment */
-	bool ts;                      /* MPEG-TS HLS too: NAME-ts.m3u8, master-ts.m3u8 */
-	int64_t availability_start_ms; /* wall clock of media time 0 */
-};
-
-struct ob_output;
-
-/* Empties (or makes) the directory and prepares the timelines for tracks (copied).
- * 0, OB_EIO or OB_ENOMEM with a message. */
-int ob_output_open(const struct ob_output_config *config, const struct ob_output_track *tracks,
-		   size_t n_tracks, struct ob_output **out, char *err, size_t err_len);
-
-/* Updates a track's codecs string (known once its encoder is open). */
-void ob_output_set_codecs(struct ob_output *o, size_t track, const char *codecs);
-
-/* Publishes a track's init segment for an epoch: TRACK/init-INIT_ID.mp4, init_id being
- * unique across the channel's runs (the segments of the epoch carry it). 0 or OB_EIO. */
-int ob_output_init_segment(struct ob_output *o, size_t track, uint64_t init_id,
-			   const void *data, size_t len);
-
-/* Publishes a track's next media segment, CMAF (data) and, with ts, the same media as
- * MPEG-TS (ts_data, or NULL); its number is assigned here: consecutive per track, the
- * first from its start time. Rewrites the playlists it changes; older segments leave the
- * window and the disk. Thread-safe. 0, OB_EINVAL (out of order) or OB_EIO. */
-int ob_output_segment(struct ob_output *o, size_t track, struct ob_pkg_segment *seg,
-		      const void *data, size_t len, const void *ts_data, size_t ts_len);
-
-/* True once every track has a segment, so the master playlist and the MPD exist. */
-bool ob_output_ready(struct ob_output *o);
-
-/* Writes the final playlists (EXT-X-ENDLIST, a static MPD). */
-int ob_output_finish(struct ob_output *o);
-
-/* Frees the output (files stay) and sets *o to NULL. */
-void ob_output_close(struct ob_output **o);
-
 /* ---- a run: one channel's pipeline, from input to output, in its own threads ---- */
 
 struct ob_run;

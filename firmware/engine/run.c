@@ -24,7 +24,7 @@
 #include "engine/engine.h"
 #include "engine/internal.h"
 #include "generated/autoconf.h"
-#include "packager/cmaf.h"
+#include "packager/packager.h"
 
 #define MODULE "engine"
 
@@ -40,6 +40,9 @@
 #define PRIMARY_HEALTHY_MS 3000     /* the primary must deliver this long before failback */
 #define PRIMARY_PROBE_EVERY_MS 5000
 #define TRANSCODE_BACKGROUND_NICE 10 /* the tracks off a transcode's critical path */
+
+_Static_assert(OB_LADDER_RUNGS_MAX + 1 <= OB_PKG_TRACKS_MAX,
+	       "the output must take every rung and the audio");
 
 enum run_state { STATE_STARTING, STATE_LIVE, STATE_DEGRADED, STATE_FAILED, STATE_ENDED };
 
@@ -147,7 +150,7 @@ struct ob_run {
 	bool prober_running;
 	atomic_bool prober_stop;
 	const struct ob_hw_backend *backend;
-	struct ob_output *output;
+	struct ob_pkg_output *output;
 	struct track tracks[OB_LADDER_RUNGS_MAX + 1];
 	size_t n_tracks;
 	bool has_audio_track;
@@ -373,7 +376,7 @@ static void cut(struct track *t, int64_t end)
 	if (ret == 0 && t->ts)
 		ret = ob_pkg_ts_cut(t->ts, &ts_data, &ts_len);
 	if (ret == 0)
-		ret = ob_output_segment(run->output, t->index, &seg, data, len, ts_data, ts_len);
+		ret = ob_pkg_output_segment(run->output, t->index, &seg, data, len, ts_data, ts_len);
 	free(data);
 	free(ts_data);
 	if (ret != 0) {
@@ -528,7 +531,7 @@ static int track_open(struct track *t, char *err, size_t err_len)
 		if (ret == 0 && run->hls_ts)
 			ret = ob_pkg_ts_open(t->source_par, tb, &t->ts);
 		if (ret == 0 && ob_pkg_codec_string(t->source_par, codecs, sizeof(codecs)) == 0)
-			ob_output_set_codecs(run->output, t->index, codecs);
+			ob_pkg_output_set_codecs(run->output, t->index, codecs);
 		goto publish_init;
 	}
 	if (t->video) {
@@ -569,12 +572,12 @@ static int track_open(struct track *t, char *err, size_t err_len)
 	if (ret == 0 && run->hls_ts)
 		ret = ob_pkg_ts_open(par, t->enc->time_base, &t->ts);
 	if (ret == 0 && ob_pkg_codec_string(par, codecs, sizeof(codecs)) == 0)
-		ob_output_set_codecs(run->output, t->index, codecs);
+		ob_pkg_output_set_codecs(run->output, t->index, codecs);
 	avcodec_parameters_free(&par);
 publish_init:
 	if (ret != 0)
 		return ret;
-	ret = ob_output_init_segment(run->output, t->index, t->init_id, init, init_len);
+	ret = ob_pkg_output_init_segment(run->output, t->index, t->init_id, init, init_len);
 	free(init);
 	if (ret != 0)
 		snprintf(err, err_len, "cannot write the init segment in %.300s", run->out_dir);
@@ -969,8 +972,8 @@ static void note(struct ob_run *run, const char *fmt, ...)
 static int make_tracks(struct ob_run *run, const struct ob_input_info *info,
 		       const AVCodecParameters *source_audio, char *err, size_t err_len)
 {
-	struct ob_output_track descs[OB_LADDER_RUNGS_MAX + 1];
-	struct ob_output_config config = {
+	struct ob_pkg_output_track descs[OB_LADDER_RUNGS_MAX + 1];
+	struct ob_pkg_output_config config = {
 		.dir = run->out_dir,
 		.segment_seconds = run->segment_seconds,
 		.live_window_segments = run->live_window,
@@ -1048,7 +1051,7 @@ static int make_tracks(struct ob_run *run, const struct ob_input_info *info,
 		t->index = i;
 		if (t->video)
 			t->timescale = VIDEO_TIMESCALE;
-		descs[i] = (struct ob_output_track){
+		descs[i] = (struct ob_pkg_output_track){
 			.video = t->video,
 			.timescale = t->timescale,
 			.width = t->params.width,
@@ -1065,7 +1068,7 @@ static int make_tracks(struct ob_run *run, const struct ob_input_info *info,
 	}
 	ret = pick_backend(run, err, err_len);
 	if (ret == 0)
-		ret = ob_output_open(&config, descs, run->n_tracks, &run->output, err, err_len);
+		ret = ob_pkg_output_open(&config, descs, run->n_tracks, &run->output, err, err_len);
 	return ret;
 }
 
@@ -1183,7 +1186,7 @@ static int run_epoch(struct ob_run *run, struct ob_input *in, bool *handover, ch
 				ret = run->tracks[i].error;
 				goto out_end;
 			}
-		if (!live_said && ob_output_ready(run->output) && run->tracks[0].seg_open) {
+		if (!live_said && ob_pkg_output_ready(run->output) && run->tracks[0].seg_open) {
 			live_said = true;
 			set_state(run, STATE_LIVE, "on air from the %s input",
 				  input_label(run->on_air));
@@ -1386,7 +1389,7 @@ static void *ingest_main(void *arg)
 		ob_input_close(&left);
 	}
 	if (run->output)
-		ob_output_finish(run->output);
+		ob_pkg_output_finish(run->output);
 	if (atomic_load(&run->stop))
 		set_state(run, STATE_ENDED, "stopped by an operator");
 	finish(run, result, text);
@@ -1492,7 +1495,7 @@ static void run_free(struct ob_run *run)
 {
 	for (size_t i = 0; i < OB_ARRAY_SIZE(run->tracks); i++)
 		avcodec_parameters_free(&run->tracks[i].source_par);
-	ob_output_close(&run->output);
+	ob_pkg_output_close(&run->output);
 	json_decref(run->notes);
 	pthread_mutex_destroy(&run->status_lock);
 	pthread_cond_destroy(&run->done_cond);
@@ -1589,7 +1592,7 @@ int64_t ob_run_stop(struct ob_run **runp)
 static json_t *track_status(struct ob_run *run, struct track *t)
 {
 	json_t *o = json_object();
-	char name[OB_TRACK_NAME_MAX];
+	char name[OB_PKG_TRACK_NAME_MAX];
 
 	track_name(t, name, sizeof(name));
 	json_object_set_new(o, "name", json_string(name));

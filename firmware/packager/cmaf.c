@@ -5,62 +5,16 @@
 #include <string.h>
 
 #include "core/err.h"
-#include "packager/cmaf.h"
-
-#define IO_BUFFER_SIZE 65536
+#include "packager/internal.h"
+#include "packager/packager.h"
 
 /* libavformat's MP4 muxer in fragmented mode, writing into memory: one fragment (moof +
  * mdat) per segment, cut when the engine says so, so segment boundaries are ours. */
 struct ob_pkg_cmaf {
 	AVFormatContext *mux;
-	uint8_t *data;     /* bytes written since the last take */
-	size_t len;
-	size_t cap;
-	bool failed;       /* a write ran out of memory */
-	int64_t packets;   /* in the fragment being built */
+	struct ob_pkg_memio sink;  /* bytes written since the last take */
+	int64_t packets;           /* in the fragment being built */
 };
-
-/* libavformat 5.1 passes a non-const buffer; it is only read. */
-static int capture_write(void *opaque, uint8_t *buf, int size)
-{
-	struct ob_pkg_cmaf *w = opaque;
-
-	if (size <= 0)
-		return 0;
-	if (w->len + (size_t)size > w->cap) {
-		size_t cap = w->cap ? w->cap : 256 * 1024;
-		uint8_t *grown;
-
-		while (cap < w->len + (size_t)size)
-			cap *= 2;
-		grown = realloc(w->data, cap);
-		if (!grown) {
-			w->failed = true;
-			return AVERROR(ENOMEM);
-		}
-		w->data = grown;
-		w->cap = cap;
-	}
-	memcpy(w->data + w->len, buf, (size_t)size);
-	w->len += (size_t)size;
-	return size;
-}
-
-/* Hands the captured bytes to the caller and starts an empty buffer. */
-static int take(struct ob_pkg_cmaf *w, uint8_t **out, size_t *out_len)
-{
-	avio_flush(w->mux->pb);
-	if (w->failed)
-		return OB_ENOMEM;
-	if (w->len == 0)
-		return OB_EINVAL;
-	*out = w->data;
-	*out_len = w->len;
-	w->data = NULL;
-	w->len = 0;
-	w->cap = 0;
-	return 0;
-}
 
 void ob_pkg_cmaf_close(struct ob_pkg_cmaf **wp)
 {
@@ -69,13 +23,10 @@ void ob_pkg_cmaf_close(struct ob_pkg_cmaf **wp)
 	if (!w)
 		return;
 	if (w->mux) {
-		if (w->mux->pb) {
-			av_freep(&w->mux->pb->buffer);
-			avio_context_free(&w->mux->pb);
-		}
+		ob_pkg_memio_detach(w->mux);
 		avformat_free_context(w->mux);
 	}
-	free(w->data);
+	ob_pkg_memio_clear(&w->sink);
 	free(w);
 	*wp = NULL;
 }
@@ -85,7 +36,6 @@ int ob_pkg_cmaf_open(const AVCodecParameters *par, AVRational time_base, struct 
 {
 	struct ob_pkg_cmaf *w = calloc(1, sizeof(*w));
 	AVDictionary *opts = NULL;
-	uint8_t *io_buffer = NULL;
 	AVStream *st;
 	int rc;
 	int ret = OB_ENOMEM;
@@ -96,16 +46,9 @@ int ob_pkg_cmaf_open(const AVCodecParameters *par, AVRational time_base, struct 
 	rc = avformat_alloc_output_context2(&w->mux, NULL, "mp4", NULL);
 	if (rc < 0 || !w->mux)
 		goto fail;
-	io_buffer = av_malloc(IO_BUFFER_SIZE);
-	if (!io_buffer)
+	if (ob_pkg_memio_attach(w->mux, &w->sink) != 0)
 		goto fail;
-	w->mux->pb = avio_alloc_context(io_buffer, IO_BUFFER_SIZE, 1, w, NULL, capture_write,
-					NULL);
-	if (!w->mux->pb) {
-		av_free(io_buffer);
-		goto fail;
-	}
-	w->mux->flags |= AVFMT_FLAG_CUSTOM_IO | AVFMT_FLAG_BITEXACT;
+	w->mux->flags |= AVFMT_FLAG_BITEXACT;
 	st = avformat_new_stream(w->mux, NULL);
 	if (!st)
 		goto fail;
@@ -134,7 +77,7 @@ int ob_pkg_cmaf_open(const AVCodecParameters *par, AVRational time_base, struct 
 		ret = OB_EIO;
 		goto fail;
 	}
-	ret = take(w, init, init_len);
+	ret = ob_pkg_memio_take(w->mux, &w->sink, init, init_len);
 	if (ret != 0)
 		goto fail;
 	*out = w;
@@ -156,7 +99,7 @@ int ob_pkg_cmaf_write(struct ob_pkg_cmaf *w, AVPacket *pkt)
 	pkt->stream_index = 0;
 	rc = av_write_frame(w->mux, pkt);
 	if (rc < 0)
-		return w->failed ? OB_ENOMEM : OB_EIO;
+		return w->sink.failed ? OB_ENOMEM : OB_EIO;
 	w->packets++;
 	return 0;
 }
@@ -169,9 +112,9 @@ int ob_pkg_cmaf_cut(struct ob_pkg_cmaf *w, uint8_t **seg, size_t *len)
 		return OB_EINVAL;
 	rc = av_write_frame(w->mux, NULL);
 	if (rc < 0)
-		return w->failed ? OB_ENOMEM : OB_EIO;
+		return w->sink.failed ? OB_ENOMEM : OB_EIO;
 	w->packets = 0;
-	return take(w, seg, len);
+	return ob_pkg_memio_take(w->mux, &w->sink, seg, len);
 }
 
 /* avc1.PPCCLL from the first SPS of the extradata (Annex B or avcC). */

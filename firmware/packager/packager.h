@@ -1,9 +1,12 @@
 /* The packager: one timeline of segments per track (shared segment numbers, so segment N
  * covers the same media time in every rendition), the HLS playlists and the DASH manifest
- * written from it, and publishing files by rename so readers never see a partial one. */
+ * written from it, publishing files by rename so readers never see a partial one, the
+ * segment writers (CMAF and MPEG-TS, in memory) and a channel's output directory with its
+ * live and DVR windows. */
 #ifndef OB_PACKAGER_PACKAGER_H
 #define OB_PACKAGER_PACKAGER_H
 
+#include <libavcodec/avcodec.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -154,5 +157,109 @@ int ob_pkg_dash_mpd(struct ob_strbuf *out, const struct ob_pkg_mpd *mpd);
  * the new one, never a part. Not fsynced: after a power cut the newest file may be missing,
  * never half there. 0 or OB_EIO. */
 int ob_pkg_publish(const char *dir, const char *name, const void *data, size_t len);
+
+/* ---- segment writers: one encoded stream in, segments out, in memory ---- */
+
+struct ob_pkg_cmaf;
+
+/* Opens a writer for a stream with codec parameters par (extradata included) and packets
+ * in time_base. On success *init gets the init segment (ftyp + moov), which the caller
+ * frees with free(). 0, OB_ENOMEM or OB_EIO with a message in err. */
+int ob_pkg_cmaf_open(const AVCodecParameters *par, AVRational time_base, struct ob_pkg_cmaf **out,
+		     uint8_t **init, size_t *init_len, char *err, size_t err_len);
+
+/* Adds a packet (borrowed) to the segment being built; its pts, dts and duration must be
+ * set, dts increasing. 0, OB_EINVAL, OB_ENOMEM or OB_EIO. */
+int ob_pkg_cmaf_write(struct ob_pkg_cmaf *w, AVPacket *pkt);
+
+/* Ends the segment being built: *seg gets its bytes (moof + mdat), which the caller frees
+ * with free(). OB_EINVAL when no packet was written since the last cut. */
+int ob_pkg_cmaf_cut(struct ob_pkg_cmaf *w, uint8_t **seg, size_t *len);
+
+/* Frees the writer and sets *w to NULL; a segment not cut is dropped. */
+void ob_pkg_cmaf_close(struct ob_pkg_cmaf **w);
+
+struct ob_pkg_ts;
+
+/* Opens an MPEG-TS segment writer for a stream (par is copied) with packets in time_base.
+ * 0 or OB_ENOMEM. */
+int ob_pkg_ts_open(const AVCodecParameters *par, AVRational time_base, struct ob_pkg_ts **out);
+
+/* Adds a packet (borrowed) to the segment being built, starting one when none is. H.264
+ * keyframes get their parameter sets in band and AAC its ADTS headers. 0 or OB_E*. */
+int ob_pkg_ts_write(struct ob_pkg_ts *w, const AVPacket *pkt);
+
+/* Ends the segment being built: *seg gets its bytes, which the caller frees with free().
+ * OB_EINVAL when nothing was written since the last cut. */
+int ob_pkg_ts_cut(struct ob_pkg_ts *w, uint8_t **seg, size_t *len);
+
+/* Frees the writer and sets *w to NULL. */
+void ob_pkg_ts_close(struct ob_pkg_ts **w);
+
+/* The RFC 6381 codecs string for a stream ("avc1.64001F", "mp4a.40.2") into out.
+ * OB_EINVAL when the extradata lacks what it needs, OB_EUNSUPPORTED for other codecs. */
+int ob_pkg_codec_string(const AVCodecParameters *par, char *out, size_t len);
+
+/* ---- output: a channel's files on disk ---- */
+
+#define OB_PKG_TRACK_NAME_MAX 8
+#define OB_PKG_TRACKS_MAX 9       /* rungs and the audio */
+
+/* One output track (a video rung or the audio), as the manifests describe it. */
+struct ob_pkg_output_track {
+	char name[OB_PKG_TRACK_NAME_MAX]; /* "v0".."v7", "a0": its playlist and directory */
+	bool video;
+	uint32_t timescale;
+	int width;
+	int height;
+	double frame_rate;
+	long average_bps;             /* the target */
+	long peak_bps;                /* the VBV maximum (audio: the target) */
+	int sample_rate;
+	int channels;
+	char codecs[48];              /* RFC 6381 */
+};
+
+/* How a run writes its files. */
+struct ob_pkg_output_config {
+	const char *dir;              /* DATA_DIR/live/<channel>, or transcode's --out */
+	int segment_seconds;
+	int live_window_segments;     /* segments in a live playlist */
+	int dvr_window_seconds;       /* when > 0, playlists list this much instead */
+	bool vod;                     /* one pass over a file: keep every segment */
+	bool ts;                      /* MPEG-TS HLS too: NAME-ts.m3u8, master-ts.m3u8 */
+	int64_t availability_start_ms; /* wall clock of media time 0 */
+};
+
+struct ob_pkg_output;
+
+/* Empties (or makes) the directory and prepares the timelines for tracks (copied).
+ * 0, OB_EIO or OB_ENOMEM with a message. */
+int ob_pkg_output_open(const struct ob_pkg_output_config *config, const struct ob_pkg_output_track *tracks,
+		   size_t n_tracks, struct ob_pkg_output **out, char *err, size_t err_len);
+
+/* Updates a track's codecs string (known once its encoder is open). */
+void ob_pkg_output_set_codecs(struct ob_pkg_output *o, size_t track, const char *codecs);
+
+/* Publishes a track's init segment for an epoch: TRACK/init-INIT_ID.mp4, init_id being
+ * unique across the channel's runs (the segments of the epoch carry it). 0 or OB_EIO. */
+int ob_pkg_output_init_segment(struct ob_pkg_output *o, size_t track, uint64_t init_id,
+			   const void *data, size_t len);
+
+/* Publishes a track's next media segment, CMAF (data) and, with ts, the same media as
+ * MPEG-TS (ts_data, or NULL); its number is assigned here: consecutive per track, the
+ * first from its start time. Rewrites the playlists it changes; older segments leave the
+ * window and the disk. Thread-safe. 0, OB_EINVAL (out of order) or OB_EIO. */
+int ob_pkg_output_segment(struct ob_pkg_output *o, size_t track, struct ob_pkg_segment *seg,
+		      const void *data, size_t len, const void *ts_data, size_t ts_len);
+
+/* True once every track has a segment, so the master playlist and the MPD exist. */
+bool ob_pkg_output_ready(struct ob_pkg_output *o);
+
+/* Writes the final playlists (EXT-X-ENDLIST, a static MPD). */
+int ob_pkg_output_finish(struct ob_pkg_output *o);
+
+/* Frees the output (files stay) and sets *o to NULL. */
+void ob_pkg_output_close(struct ob_pkg_output **o);
 
 #endif

@@ -5,56 +5,23 @@
 #include <string.h>
 
 #include "core/err.h"
-#include "packager/cmaf.h"
-
-#define IO_BUFFER_SIZE 65536
+#include "packager/internal.h"
+#include "packager/packager.h"
 
 /* One MPEG-TS muxer per segment, writing into memory: each segment starts with its own
  * PAT and PMT and can be played on its own, as HLS asks. */
 struct ob_pkg_ts {
 	AVCodecParameters *par;
-	AVRational time_base;  /* of the packets given */
-	AVFormatContext *mux;  /* the segment being built, or NULL */
-	uint8_t *data;
-	size_t len;
-	size_t cap;
-	bool failed;
+	AVRational time_base;      /* of the packets given */
+	AVFormatContext *mux;      /* the segment being built, or NULL */
+	struct ob_pkg_memio sink;  /* its bytes */
 };
-
-/* libavformat 5.1 passes a non-const buffer; it is only read. */
-static int capture_write(void *opaque, uint8_t *buf, int size)
-{
-	struct ob_pkg_ts *w = opaque;
-
-	if (size <= 0)
-		return 0;
-	if (w->len + (size_t)size > w->cap) {
-		size_t cap = w->cap ? w->cap : 256 * 1024;
-		uint8_t *grown;
-
-		while (cap < w->len + (size_t)size)
-			cap *= 2;
-		grown = realloc(w->data, cap);
-		if (!grown) {
-			w->failed = true;
-			return AVERROR(ENOMEM);
-		}
-		w->data = grown;
-		w->cap = cap;
-	}
-	memcpy(w->data + w->len, buf, (size_t)size);
-	w->len += (size_t)size;
-	return size;
-}
 
 static void close_mux(struct ob_pkg_ts *w)
 {
 	if (!w->mux)
 		return;
-	if (w->mux->pb) {
-		av_freep(&w->mux->pb->buffer);
-		avio_context_free(&w->mux->pb);
-	}
+	ob_pkg_memio_detach(w->mux);
 	avformat_free_context(w->mux);
 	w->mux = NULL;
 }
@@ -79,23 +46,15 @@ int ob_pkg_ts_open(const AVCodecParameters *par, AVRational time_base, struct ob
 
 static int open_mux(struct ob_pkg_ts *w)
 {
-	uint8_t *io_buffer;
 	AVStream *st;
 	AVDictionary *opts = NULL;
 	int rc;
 
 	if (avformat_alloc_output_context2(&w->mux, NULL, "mpegts", NULL) < 0 || !w->mux)
 		return OB_ENOMEM;
-	io_buffer = av_malloc(IO_BUFFER_SIZE);
-	if (!io_buffer)
+	if (ob_pkg_memio_attach(w->mux, &w->sink) != 0)
 		return OB_ENOMEM;
-	w->mux->pb = avio_alloc_context(io_buffer, IO_BUFFER_SIZE, 1, w, NULL, capture_write,
-					NULL);
-	if (!w->mux->pb) {
-		av_free(io_buffer);
-		return OB_ENOMEM;
-	}
-	w->mux->flags |= AVFMT_FLAG_CUSTOM_IO | AVFMT_FLAG_BITEXACT;
+	w->mux->flags |= AVFMT_FLAG_BITEXACT;
 	st = avformat_new_stream(w->mux, NULL);
 	if (!st || avcodec_parameters_copy(st->codecpar, w->par) < 0)
 		return OB_ENOMEM;
@@ -129,30 +88,26 @@ int ob_pkg_ts_write(struct ob_pkg_ts *w, const AVPacket *pkt)
 	rc = av_write_frame(w->mux, copy);
 	av_packet_free(&copy);
 	if (rc < 0)
-		return w->failed ? OB_ENOMEM : OB_EIO;
+		return w->sink.failed ? OB_ENOMEM : OB_EIO;
 	return 0;
 }
 
 int ob_pkg_ts_cut(struct ob_pkg_ts *w, uint8_t **seg, size_t *len)
 {
 	int rc;
+	int ret;
 
 	if (!w->mux)
 		return OB_EINVAL;
 	rc = av_write_trailer(w->mux);
-	avio_flush(w->mux->pb);
+	ret = ob_pkg_memio_take(w->mux, &w->sink, seg, len);
 	close_mux(w);
-	if (rc < 0 || w->failed || w->len == 0) {
-		free(w->data);
-		w->data = NULL;
-		w->len = w->cap = 0;
-		return w->failed ? OB_ENOMEM : OB_EIO;
+	if (ret == 0 && rc < 0) {
+		free(*seg);
+		*seg = NULL;
+		ret = OB_EIO;
 	}
-	*seg = w->data;
-	*len = w->len;
-	w->data = NULL;
-	w->len = w->cap = 0;
-	return 0;
+	return ret;
 }
 
 void ob_pkg_ts_close(struct ob_pkg_ts **wp)
@@ -163,7 +118,7 @@ void ob_pkg_ts_close(struct ob_pkg_ts **wp)
 		return;
 	close_mux(w);
 	avcodec_parameters_free(&w->par);
-	free(w->data);
+	ob_pkg_memio_clear(&w->sink);
 	free(w);
 	*wp = NULL;
 }

@@ -560,6 +560,17 @@ class EngineTestCase(BoxTestCase):
             parsed[name] = media
         return parsed
 
+    def assert_periods_fit(self, mpd):
+        """A static MPD's last Period lasts until mediaPresentationDuration (ISO/IEC 23009-1
+        5.3.2.1): every Period's start plus its segments must fit in it, or a player that
+        follows the MPD (dash.js) stops early. Returns the duration in seconds."""
+        duration = iso_seconds(ET.fromstring(mpd).get("mediaPresentationDuration"))
+        for pid, start, end in mpd_period_spans(mpd):
+            self.assertLessEqual(end, duration + 0.05,
+                                 "Period %s spans %.3f..%.3f s of a %.3f s presentation:\n%s"
+                                 % (pid, start, end, duration, mpd))
+        return duration
+
     def assert_segment_durations(self, name, media, tolerance):
         """Every segment lasts segment_seconds (within tolerance) except the last of each
         epoch: the one before a discontinuity or the end of the playlist."""

@@ -36,6 +36,7 @@ static const struct {
 	{ "test://colours", OB_EINVAL, "test://pattern" },
 	{ "file:promo/loop.mp4", 0, NULL },
 	{ "file:loop.ts?loop=1", 0, NULL },
+	{ "file:loop.ts?loop=1&x=../y", OB_EINVAL, "?loop=1" },
 	{ "file:/etc/passwd", OB_EINVAL, "media library" },
 	{ "file:../ottbox.db", OB_EINVAL, "\"..\"" },
 	{ "file:promo/../../ottbox.db", OB_EINVAL, "\"..\"" },

@@ -14,15 +14,14 @@
 
 #include "core/err.h"
 #include "core/util.h"
-#include "engine/internal.h"
-#include "packager/cmaf.h"
+#include "packager/packager.h"
 
 #define SEG 2 /* seconds */
 #define T0 1795000000LL /* seconds: live media time is wall-clock time */
 
 static char dir[] = "/tmp/ob-test-output-XXXXXX";
 
-static const struct ob_output_track tracks[] = {
+static const struct ob_pkg_output_track tracks[] = {
 	{ .name = "v0", .video = true, .timescale = 90000, .width = 640, .height = 360,
 	  .frame_rate = 25, .average_bps = 800000, .peak_bps = 880000, .codecs = "avc1.64001E" },
 	{ .name = "v1", .video = true, .timescale = 90000, .width = 320, .height = 180,
@@ -67,7 +66,7 @@ static size_t count_files(const char *sub, const char *suffix)
 }
 
 /* Adds segment i (of SEG seconds from T0) of epoch to track. */
-static int add(struct ob_output *o, size_t track, int64_t i, uint32_t epoch, int64_t epoch_start_s)
+static int add(struct ob_pkg_output *o, size_t track, int64_t i, uint32_t epoch, int64_t epoch_start_s)
 {
 	int64_t ts = tracks[track].timescale;
 	struct ob_pkg_segment seg = {
@@ -79,30 +78,30 @@ static int add(struct ob_output *o, size_t track, int64_t i, uint32_t epoch, int
 		.init_id = (uint64_t)epoch_start_s,
 	};
 
-	return ob_output_segment(o, track, &seg, "segment", 7, "ts", 2);
+	return ob_pkg_output_segment(o, track, &seg, "segment", 7, "ts", 2);
 }
 
-static struct ob_output *open_output(int live_window)
+static struct ob_pkg_output *open_output(int live_window)
 {
-	struct ob_output_config config = {
+	struct ob_pkg_output_config config = {
 		.dir = dir,
 		.segment_seconds = SEG,
 		.live_window_segments = live_window,
 		.ts = true,
 	};
-	struct ob_output *o = NULL;
+	struct ob_pkg_output *o = NULL;
 	char err[256];
 
-	assert_int_equal(ob_output_open(&config, tracks, OB_ARRAY_SIZE(tracks), &o, err,
+	assert_int_equal(ob_pkg_output_open(&config, tracks, OB_ARRAY_SIZE(tracks), &o, err,
 					sizeof(err)), 0);
 	for (size_t t = 0; t < OB_ARRAY_SIZE(tracks); t++)
-		assert_int_equal(ob_output_init_segment(o, t, T0, "init", 4), 0);
+		assert_int_equal(ob_pkg_output_init_segment(o, t, T0, "init", 4), 0);
 	return o;
 }
 
 static void test_master_waits_for_every_track(void **state)
 {
-	struct ob_output *o = open_output(3);
+	struct ob_pkg_output *o = open_output(3);
 	char *master;
 
 	(void)state;
@@ -112,9 +111,9 @@ static void test_master_waits_for_every_track(void **state)
 	assert_true(exists("v0.m3u8"));
 	assert_false(exists("master.m3u8"));
 	assert_false(exists("manifest.mpd"));
-	assert_false(ob_output_ready(o));
+	assert_false(ob_pkg_output_ready(o));
 	assert_int_equal(add(o, 2, 0, 7, T0), 0);
-	assert_true(ob_output_ready(o));
+	assert_true(ob_pkg_output_ready(o));
 	master = read_text("master.m3u8");
 	assert_non_null(strstr(master, "RESOLUTION=640x360,CODECS=\"avc1.64001E,mp4a.40.2\""));
 	assert_non_null(strstr(master, "URI=\"a0.m3u8\""));
@@ -124,12 +123,12 @@ static void test_master_waits_for_every_track(void **state)
 	assert_non_null(strstr(master, "\nv1-ts.m3u8\n"));
 	assert_non_null(strstr(master, "URI=\"a0-ts.m3u8\""));
 	free(master);
-	ob_output_close(&o);
+	ob_pkg_output_close(&o);
 }
 
 static void test_numbers_follow_media_time_and_window_trims_disk(void **state)
 {
-	struct ob_output *o = open_output(3);
+	struct ob_pkg_output *o = open_output(3);
 	char *playlist;
 	char expect[64];
 
@@ -154,12 +153,12 @@ static void test_numbers_follow_media_time_and_window_trims_disk(void **state)
 	assert_non_null(strstr(playlist, expect));
 	assert_null(strstr(playlist, "EXT-X-MAP"));
 	free(playlist);
-	ob_output_close(&o);
+	ob_pkg_output_close(&o);
 }
 
 static void test_discontinuity_and_end(void **state)
 {
-	struct ob_output *o = open_output(6);
+	struct ob_pkg_output *o = open_output(6);
 	char expect[96];
 	char *playlist;
 	char *mpd;
@@ -170,12 +169,12 @@ static void test_discontinuity_and_end(void **state)
 			assert_int_equal(add(o, t, i, 7, T0), 0);
 	/* Input lost for a while: the next epoch starts later, with its own init segment. */
 	for (size_t t = 0; t < OB_ARRAY_SIZE(tracks); t++) {
-		assert_int_equal(ob_output_init_segment(o, t, T0 + 10 * SEG, "init", 4), 0);
+		assert_int_equal(ob_pkg_output_init_segment(o, t, T0 + 10 * SEG, "init", 4), 0);
 		assert_int_equal(add(o, t, 10, 8, T0 + 10 * SEG), 0);
 	}
 	/* Out of order (earlier than the newest) is refused. */
 	assert_int_equal(add(o, 0, 4, 8, T0 + 10 * SEG), OB_EINVAL);
-	assert_int_equal(ob_output_finish(o), 0);
+	assert_int_equal(ob_pkg_output_finish(o), 0);
 	playlist = read_text("v1.m3u8");
 	snprintf(expect, sizeof(expect), "#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"v1/init-%lld.mp4\"",
 		 (long long)(T0 + 10 * SEG));
@@ -188,7 +187,7 @@ static void test_discontinuity_and_end(void **state)
 	assert_non_null(strstr(mpd, "<Period id=\"8\""));
 	assert_non_null(strstr(mpd, "type=\"static\""));
 	free(mpd);
-	ob_output_close(&o);
+	ob_pkg_output_close(&o);
 }
 
 static void test_codec_strings(void **state)

@@ -12,8 +12,7 @@
 #include "core/log.h"
 #include "core/strbuf.h"
 #include "core/util.h"
-#include "engine/engine.h"
-#include "engine/internal.h"
+#include "packager/packager.h"
 #include "generated/autoconf.h"
 
 #define MODULE "packager"
@@ -23,16 +22,16 @@
 #define VOD_MAX_SEGMENTS (6 * 3600 / 2)
 
 struct output_track {
-	struct ob_output_track desc;
+	struct ob_pkg_output_track desc;
 	struct ob_pkg_timeline timeline;
 	char dir[PATH_MAX];
 };
 
-struct ob_output {
-	struct ob_output_config config;
+struct ob_pkg_output {
+	struct ob_pkg_output_config config;
 	char dir[PATH_MAX - 64];  /* room left for "/TRACK/NAME" */
 	pthread_mutex_t lock;
-	struct output_track tracks[OB_LADDER_RUNGS_MAX + 1];
+	struct output_track tracks[OB_PKG_TRACKS_MAX];
 	size_t n_tracks;
 	bool ready;
 	bool finished;
@@ -70,7 +69,7 @@ static int empty_dir(const char *dir)
 }
 
 /* How many seconds of media the playlists list, and how many segments. */
-static void listed_window(const struct ob_output *o, size_t *segments, double *seconds)
+static void listed_window(const struct ob_pkg_output *o, size_t *segments, double *seconds)
 {
 	if (o->config.vod) {
 		*segments = 0;
@@ -84,10 +83,10 @@ static void listed_window(const struct ob_output *o, size_t *segments, double *s
 	}
 }
 
-int ob_output_open(const struct ob_output_config *config, const struct ob_output_track *tracks,
-		   size_t n_tracks, struct ob_output **out, char *err, size_t err_len)
+int ob_pkg_output_open(const struct ob_pkg_output_config *config, const struct ob_pkg_output_track *tracks,
+		   size_t n_tracks, struct ob_pkg_output **out, char *err, size_t err_len)
 {
-	struct ob_output *o;
+	struct ob_pkg_output *o;
 	size_t capacity;
 	int ret;
 
@@ -135,13 +134,13 @@ int ob_output_open(const struct ob_output_config *config, const struct ob_output
 	return 0;
 
 fail:
-	ob_output_close(&o);
+	ob_pkg_output_close(&o);
 	return ret;
 }
 
-void ob_output_close(struct ob_output **op)
+void ob_pkg_output_close(struct ob_pkg_output **op)
 {
-	struct ob_output *o = *op;
+	struct ob_pkg_output *o = *op;
 
 	if (!o)
 		return;
@@ -153,7 +152,7 @@ void ob_output_close(struct ob_output **op)
 	*op = NULL;
 }
 
-void ob_output_set_codecs(struct ob_output *o, size_t track, const char *codecs)
+void ob_pkg_output_set_codecs(struct ob_pkg_output *o, size_t track, const char *codecs)
 {
 	pthread_mutex_lock(&o->lock);
 	if (track < o->n_tracks)
@@ -161,7 +160,7 @@ void ob_output_set_codecs(struct ob_output *o, size_t track, const char *codecs)
 	pthread_mutex_unlock(&o->lock);
 }
 
-int ob_output_init_segment(struct ob_output *o, size_t track, uint64_t init_id,
+int ob_pkg_output_init_segment(struct ob_pkg_output *o, size_t track, uint64_t init_id,
 			   const void *data, size_t len)
 {
 	char name[40];
@@ -172,7 +171,7 @@ int ob_output_init_segment(struct ob_output *o, size_t track, uint64_t init_id,
 	return ob_pkg_publish(o->tracks[track].dir, name, data, len);
 }
 
-static int write_media_playlist(struct ob_output *o, struct output_track *t, bool ts)
+static int write_media_playlist(struct ob_pkg_output *o, struct output_track *t, bool ts)
 {
 #ifdef CONFIG_PKG_HLS
 	struct ob_pkg_media_playlist playlist = {
@@ -182,7 +181,7 @@ static int write_media_playlist(struct ob_output *o, struct output_track *t, boo
 		.target_duration_s = o->config.segment_seconds,
 		.ended = o->finished,
 	};
-	char name[OB_TRACK_NAME_MAX + 8];
+	char name[OB_PKG_TRACK_NAME_MAX + 8];
 	size_t segments;
 	double seconds;
 	int ret;
@@ -204,7 +203,7 @@ static int write_media_playlist(struct ob_output *o, struct output_track *t, boo
 }
 
 /* Both flavours of a track's media playlist, as configured. */
-static int write_media_playlists(struct ob_output *o, struct output_track *t)
+static int write_media_playlists(struct ob_pkg_output *o, struct output_track *t)
 {
 	int ret = write_media_playlist(o, t, false);
 
@@ -213,18 +212,18 @@ static int write_media_playlists(struct ob_output *o, struct output_track *t)
 	return ret;
 }
 
-static int write_master(struct ob_output *o, bool ts)
+static int write_master(struct ob_pkg_output *o, bool ts)
 {
 #ifdef CONFIG_PKG_HLS
-	struct ob_pkg_variant variants[OB_LADDER_RUNGS_MAX];
+	struct ob_pkg_variant variants[OB_PKG_TRACKS_MAX];
 	struct ob_pkg_audio audio = { 0 };
-	char uris[OB_LADDER_RUNGS_MAX + 1][OB_TRACK_NAME_MAX + 8];
+	char uris[OB_PKG_TRACKS_MAX][OB_PKG_TRACK_NAME_MAX + 8];
 	size_t n = 0;
 	bool has_audio = false;
 	int ret;
 
 	for (size_t i = 0; i < o->n_tracks; i++) {
-		const struct ob_output_track *d = &o->tracks[i].desc;
+		const struct ob_pkg_output_track *d = &o->tracks[i].desc;
 
 		snprintf(uris[i], sizeof(uris[i]), "%s%s.m3u8", d->name, ts ? "-ts" : "");
 		if (d->video) {
@@ -257,7 +256,7 @@ static int write_master(struct ob_output *o, bool ts)
 #endif
 }
 
-static int write_masters(struct ob_output *o)
+static int write_masters(struct ob_pkg_output *o)
 {
 	int ret = o->config.ts ? write_master(o, true) : 0;
 
@@ -267,7 +266,7 @@ static int write_masters(struct ob_output *o)
 
 #ifdef CONFIG_PKG_DASH
 /* The track of a kind whose newest segment is oldest: what every track of the kind has. */
-static const struct output_track *slowest(const struct ob_output *o, bool video)
+static const struct output_track *slowest(const struct ob_pkg_output *o, bool video)
 {
 	const struct output_track *best = NULL;
 
@@ -287,10 +286,10 @@ static const struct output_track *slowest(const struct ob_output *o, bool video)
 
 #endif
 
-static int write_mpd(struct ob_output *o)
+static int write_mpd(struct ob_pkg_output *o)
 {
 #ifdef CONFIG_PKG_DASH
-	struct ob_pkg_dash_rep reps[2][OB_LADDER_RUNGS_MAX + 1];
+	struct ob_pkg_dash_rep reps[2][OB_PKG_TRACKS_MAX];
 	struct ob_pkg_dash_set sets[2];
 	size_t n_reps[2] = { 0, 0 };
 	size_t n_sets = 0;
@@ -307,7 +306,7 @@ static int write_mpd(struct ob_output *o)
 	mpd.time_shift_seconds = seconds > 0 ? seconds
 					     : (double)(segments * (size_t)o->config.segment_seconds);
 	for (size_t i = 0; i < o->n_tracks; i++) {
-		const struct ob_output_track *d = &o->tracks[i].desc;
+		const struct ob_pkg_output_track *d = &o->tracks[i].desc;
 		int kind = d->video ? 0 : 1;
 
 		reps[kind][n_reps[kind]++] = (struct ob_pkg_dash_rep){
@@ -346,7 +345,7 @@ static int write_mpd(struct ob_output *o)
 #endif
 }
 
-static bool all_tracks_have_segments(const struct ob_output *o)
+static bool all_tracks_have_segments(const struct ob_pkg_output *o)
 {
 	for (size_t i = 0; i < o->n_tracks; i++)
 		if (o->tracks[i].timeline.count == 0)
@@ -355,7 +354,7 @@ static bool all_tracks_have_segments(const struct ob_output *o)
 }
 
 /* Deletes the files of segments that left the window, and init segments no longer used. */
-static void trim(struct ob_output *o, struct output_track *t)
+static void trim(struct ob_pkg_output *o, struct output_track *t)
 {
 	uint64_t removed[16];
 	size_t segments;
@@ -392,7 +391,7 @@ static void trim(struct ob_output *o, struct output_track *t)
 	} while (n == OB_ARRAY_SIZE(removed));
 }
 
-int ob_output_segment(struct ob_output *o, size_t track, struct ob_pkg_segment *seg,
+int ob_pkg_output_segment(struct ob_pkg_output *o, size_t track, struct ob_pkg_segment *seg,
 		      const void *data, size_t len, const void *ts_data, size_t ts_len)
 {
 	struct output_track *t;
@@ -456,7 +455,7 @@ out:
 	return ret;
 }
 
-bool ob_output_ready(struct ob_output *o)
+bool ob_pkg_output_ready(struct ob_pkg_output *o)
 {
 	bool ready;
 
@@ -466,7 +465,7 @@ bool ob_output_ready(struct ob_output *o)
 	return ready;
 }
 
-int ob_output_finish(struct ob_output *o)
+int ob_pkg_output_finish(struct ob_pkg_output *o)
 {
 	int ret = 0;
 
