@@ -52,6 +52,7 @@ int ob_hw_place(const struct ob_hw_slot *slots, size_t n, const struct ob_hw_dem
 /* A channel's hold on a slot of the box's ledger. */
 struct ob_hw_lease {
 	bool held;
+	char channel[64];
 	const struct ob_hw_backend *backend; /* decodes and scales (and encodes, when
 					      * encode_on_device) */
 	bool encode_on_device;
@@ -63,9 +64,10 @@ struct ob_hw_lease {
  * refresh; the ledger's slots follow the newest report. */
 json_t *ob_hw_report(bool refresh);
 
-/* Places demand on the box's ledger (ob_hw_place over the newest report's slots less what
- * leases hold) and fills *lease. The codes and messages of ob_hw_place. Thread-safe. */
-int ob_hw_admit(const struct ob_hw_demand *demand, const char *preference,
+/* Places channel's demand on the box's ledger (ob_hw_place over the newest report's slots
+ * less what leases hold) and fills *lease. The codes and messages of ob_hw_place.
+ * Thread-safe. */
+int ob_hw_admit(const char *channel, const struct ob_hw_demand *demand, const char *preference,
 		bool software_fallback, const char *const *exclude, struct ob_hw_lease *lease,
 		char *err, size_t err_len);
 
