@@ -68,7 +68,9 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	-fno-omit-frame-pointer
 
 lib-objs := $(lib-y:%.c=$(BUILD)/%.o)
-lib-objs-asan := $(lib-y:%.c=$(BUILD)-asan/%.o)
+# The tests' build also has the "fault" backend (tests/hw/fault_backend.c), which fails on
+# purpose to prove the runtime fallback; the firmware never has it.
+lib-objs-asan := $(lib-y:%.c=$(BUILD)-asan/%.o) $(BUILD)-asan/tests/hw/fault_backend.o
 
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/unit/%)
@@ -101,7 +103,7 @@ $(BUILD)/%.o: %.c $(GEN)/autoconf.h scripts/build.mk
 
 $(BUILD)-asan/%.o: %.c $(GEN)/autoconf.h scripts/build.mk
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN_FLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(CPPFLAGS) -DOB_HW_TEST_BACKEND $(CFLAGS) $(SAN_FLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libottbox.a: $(lib-objs)
 	@rm -f $@

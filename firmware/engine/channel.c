@@ -20,6 +20,7 @@ static const struct ob_json_field channel_fields[] = {
 	{ "backend", OB_JSON_STRING, false },
 	{ "autostart", OB_JSON_BOOLEAN, false },
 	{ "hls_ts", OB_JSON_BOOLEAN, false },
+	{ "software_fallback", OB_JSON_BOOLEAN, false },
 };
 
 static const struct ob_json_field input_fields[] = {
@@ -418,4 +419,6 @@ void ob_engine_channel_fill_defaults(json_t *channel)
 		json_object_set_new(channel, "autostart", json_false());
 	if (!json_object_get(channel, "hls_ts"))
 		json_object_set_new(channel, "hls_ts", json_false());
+	if (!json_object_get(channel, "software_fallback"))
+		json_object_set_new(channel, "software_fallback", json_true());
 }

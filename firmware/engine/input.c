@@ -40,6 +40,8 @@ struct ob_input {
 	AVCodecContext *audio_dec;
 	AVPacket *packet;
 	bool draining;                  /* end of file: decoders are being flushed */
+	bool wait_key;                  /* a new video decoder: skip packets to a keyframe */
+	const void *video_device;       /* the video decoder's device (its data), or NULL */
 	int64_t loop_offset_us;         /* added to timestamps after each loop */
 	int64_t loop_span_us;           /* the newest timestamp seen (for the next loop) */
 	/* the test pattern */
@@ -221,7 +223,20 @@ static int open_decoder(struct ob_input *in, int index, AVCodecContext **dec, ch
 			size_t err_len)
 {
 	AVStream *st = in->demux->streams[index];
-	int ret = in->opts->backend->open_decoder(st->codecpar, dec, err, err_len);
+	bool video = index == in->video_index;
+	const struct ob_hw_backend *backend = video && in->opts->video_backend
+						      ? in->opts->video_backend
+						      : in->opts->backend;
+	AVBufferRef *device = video ? in->opts->video_device : NULL;
+	int ret = backend->open_decoder(st->codecpar, device, dec, err, err_len);
+
+	/* A device that cannot decode the stream leaves it to the CPU. */
+	if (ret != 0 && backend != in->opts->backend) {
+		device = NULL;
+		ret = in->opts->backend->open_decoder(st->codecpar, NULL, dec, err, err_len);
+	}
+	if (ret == 0 && video)
+		in->video_device = device ? device->data : NULL;
 
 	if (ret == 0)
 		(*dec)->pkt_timebase = st->time_base;
@@ -659,14 +674,46 @@ static int read_demuxer(struct ob_input *in, AVFrame *frame, AVPacket *packet, b
 			*video = false;
 			return pass_packet(in, packet);
 		}
-		if (in->packet->stream_index == in->video_index)
+		if (in->packet->stream_index == in->video_index && in->wait_key &&
+		    !(in->packet->flags & AV_PKT_FLAG_KEY))
+			rc = 0;
+		else if (in->packet->stream_index == in->video_index) {
+			in->wait_key = false;
 			rc = avcodec_send_packet(in->video_dec, in->packet);
+		}
 		else if (in->packet->stream_index == in->audio_index)
 			rc = avcodec_send_packet(in->audio_dec, in->packet);
 		/* A damaged packet is dropped; the decoder recovers at the next keyframe. */
 		(void)rc;
 		av_packet_unref(in->packet);
 	}
+}
+
+int ob_input_set_video_decoder(struct ob_input *in, const struct ob_hw_backend *backend,
+			       AVBufferRef *device, char *err, size_t err_len)
+{
+	AVStream *st;
+	AVCodecContext *dec = NULL;
+	int ret;
+
+	/* The test pattern's frames are made in system memory: there is no decoder. */
+	if (in->generator)
+		return 0;
+	st = in->demux->streams[in->video_index];
+	ret = backend->open_decoder(st->codecpar, device, &dec, err, err_len);
+	if (ret != 0)
+		return ret;
+	dec->pkt_timebase = st->time_base;
+	avcodec_free_context(&in->video_dec);
+	in->video_dec = dec;
+	in->video_device = device ? device->data : NULL;
+	in->wait_key = true;
+	return 0;
+}
+
+bool ob_input_decodes_on(const struct ob_input *in, const AVBufferRef *device)
+{
+	return in->generator || in->video_device == (device ? device->data : NULL);
 }
 
 int ob_input_read(struct ob_input *in, AVFrame *frame, AVPacket *packet, bool *video, char *err,

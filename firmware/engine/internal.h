@@ -24,7 +24,9 @@ struct ob_input_options {
 	int open_timeout_ms;         /* give up opening (or waiting for a publisher) after this */
 	int silence_timeout_ms;      /* an open input that delivers nothing this long is lost */
 	const atomic_bool *stop;     /* set by the owner: every wait ends at once */
-	const struct ob_hw_backend *backend; /* opens the decoders */
+	const struct ob_hw_backend *backend; /* opens the decoders (software) */
+	const struct ob_hw_backend *video_backend; /* opens the video decoder; NULL: backend */
+	AVBufferRef *video_device;   /* the video decoder's device (borrowed), NULL for none */
 	bool audio_passthrough;      /* hand AAC audio out as packets, not decoded */
 };
 
@@ -66,6 +68,17 @@ const AVCodecParameters *ob_input_audio_parameters(const struct ob_input *in);
 
 /* Bytes read from the source so far, and the monotonic time of the last packet. */
 void ob_input_counters(const struct ob_input *in, int64_t *bytes, int64_t *last_packet_ms);
+
+/* Replaces the video decoder of an open input with one of backend on device (borrowed,
+ * NULL for system memory): video packets are skipped up to the next keyframe so the new
+ * decoder starts clean. 0, or the backend's code with the reason in err (the old decoder
+ * is kept). */
+int ob_input_set_video_decoder(struct ob_input *in, const struct ob_hw_backend *backend,
+			       AVBufferRef *device, char *err, size_t err_len);
+
+/* True when the input's video decoder works on device (NULL: system memory), or it has
+ * no decoder (the test pattern). */
+bool ob_input_decodes_on(const struct ob_input *in, const AVBufferRef *device);
 
 /* Hands an open input to another owner with its own options (stop flag, timeouts). */
 void ob_input_set_options(struct ob_input *in, const struct ob_input_options *opts);

@@ -25,6 +25,7 @@
 #include "engine/internal.h"
 #include "generated/autoconf.h"
 #include "packager/packager.h"
+#include "place.h"
 
 #define MODULE "engine"
 
@@ -40,6 +41,8 @@
 #define PRIMARY_HEALTHY_MS 3000     /* the primary must deliver this long before failback */
 #define PRIMARY_PROBE_EVERY_MS 5000
 #define TRANSCODE_BACKGROUND_NICE 10 /* the tracks off a transcode's critical path */
+#define FAILED_BACKENDS_MAX 8
+#define FALLBACKS_KEPT 16            /* backend failures the status lists */
 
 _Static_assert(OB_LADDER_RUNGS_MAX + 1 <= OB_PKG_TRACKS_MAX,
 	       "the output must take every rung and the audio");
@@ -74,6 +77,8 @@ struct track {
 	size_t index;
 	bool video;
 	struct ob_hw_encode_params params;   /* video */
+	const struct ob_hw_backend *encoder_backend; /* video: encodes the rung */
+	bool device_frames;                  /* video: its encoder takes frames on the device */
 	char codec[8];
 	char profile[16];
 	char preset[16];
@@ -100,9 +105,11 @@ struct track {
 	int64_t epoch_start;
 	uint64_t init_id;                    /* names this epoch's init segment */
 	atomic_int error;                    /* set by the track thread, read by ingest */
+	bool backend_fault;                  /* the error is its (hardware) encoder's */
 	char error_text[256];
 	/* statistics, under run->status_lock */
 	char encoder[32];
+	char backend_name[16];               /* video: the backend of its encoder */
 	int64_t frames;
 	int64_t dropped;
 	double fps;
@@ -129,6 +136,7 @@ struct ob_run {
 	bool transcode;
 	bool hls_ts;                         /* MPEG-TS segments too */
 	char backend_pref[16];
+	bool software_fallback;              /* the operator lets the CPU take over */
 	struct ob_input_options input_opts[3]; /* primary, backup, the primary for the prober */
 	struct {
 		int width;
@@ -149,7 +157,13 @@ struct ob_run {
 	pthread_t prober;
 	bool prober_running;
 	atomic_bool prober_stop;
-	const struct ob_hw_backend *backend;
+	const struct ob_hw_backend *backend; /* decodes and scales (the lease's) */
+	struct ob_hw_lease lease;            /* where the channel is placed */
+	AVBufferRef *device;                 /* the lease's device; NULL for system memory */
+	char failed_backends[FAILED_BACKENDS_MAX][16]; /* passed over: they failed this run */
+	size_t n_failed_backends;
+	atomic_bool abandon;                 /* the epoch ends on a fault: no partial segments */
+	char fault_backend[16];              /* the backend at fault in this epoch's error */
 	struct ob_pkg_output *output;
 	struct track tracks[OB_LADDER_RUNGS_MAX + 1];
 	size_t n_tracks;
@@ -184,6 +198,8 @@ struct ob_run {
 	int64_t in_sample_bytes;
 	double in_kbps;
 	json_t *notes;
+	json_t *fallbacks;                   /* backends that failed: {backend, reason, at_ms} */
+	json_t *placement;                   /* {backend, device, encode}, or NULL */
 	bool finished;
 	int result;
 	char result_text[512];
@@ -337,6 +353,10 @@ static void track_fail(struct track *t, int err, const char *fmt, ...)
 	vsnprintf(t->error_text, sizeof(t->error_text), fmt, ap);
 	va_end(ap);
 	t->error = err;
+	/* A backend's fault ends the epoch for every track at once: no rung publishes a
+	 * segment the failed one will not have. */
+	if (t->backend_fault)
+		atomic_store(&t->run->abandon, true);
 	ob_error(MODULE, "channel \"%s\": track %zu: %s", t->run->id, t->index, t->error_text);
 }
 
@@ -369,7 +389,7 @@ static void cut(struct track *t, int64_t end)
 	int ret;
 
 	t->seg_open = false;
-	if (seg.duration <= 0)
+	if (seg.duration <= 0 || atomic_load(&run->abandon))
 		return;
 	t->cuts++;
 	ret = ob_pkg_cmaf_cut(t->cmaf, &data, &len);
@@ -483,27 +503,30 @@ static void *track_main(void *arg)
 			av_packet_free(&item.packet);
 			continue;
 		}
-		if (!t->enc) {
+		if (!t->enc || (ended && atomic_load(&t->run->abandon))) {
 			av_frame_free(&frame);
 			continue;
 		}
 		rc = avcodec_send_frame(t->enc, frame);
 		av_frame_free(&frame);
-		if (rc < 0) {
-			char averr[AV_ERROR_MAX_STRING_SIZE];
-
-			av_strerror(rc, averr, sizeof(averr));
-			track_fail(t, OB_EIO, "the %s encoder failed: %s", t->encoder, averr);
-			continue;
-		}
-		while ((rc = avcodec_receive_packet(t->enc, pkt)) == 0) {
+		while (rc >= 0 && (rc = avcodec_receive_packet(t->enc, pkt)) == 0) {
 			handle_packet(t, pkt);
 			av_packet_unref(pkt);
 		}
+		if (rc < 0 && rc != AVERROR(EAGAIN) && rc != AVERROR_EOF) {
+			char averr[AV_ERROR_MAX_STRING_SIZE];
+
+			av_strerror(rc, averr, sizeof(averr));
+			/* A hardware encoder that fails hands the channel to the next backend. */
+			t->backend_fault = t->video && t->encoder_backend &&
+					   strcmp(t->encoder_backend->name, "software") != 0;
+			track_fail(t, OB_EIO, "the %s encoder failed: %s", t->encoder, averr);
+		}
 	}
 	/* The audio's last frame or two past the video's end would make a segment of a few
-	 * tens of milliseconds: they are left out. */
-	if (!t->error && t->seg_open &&
+	 * tens of milliseconds: they are left out. After a fault no track ends its segment:
+	 * the failed one cannot, and the rungs stay aligned. */
+	if (!t->error && !atomic_load(&t->run->abandon) && t->seg_open &&
 	    (t->video || t->cuts == 0 || t->last_end - t->seg_start > 2 * t->frame_ticks))
 		cut(t, t->last_end);
 	av_packet_free(&pkt);
@@ -535,9 +558,16 @@ static int track_open(struct track *t, char *err, size_t err_len)
 		goto publish_init;
 	}
 	if (t->video) {
-		ret = run->backend->open_encoder(&t->params, &t->enc, err, err_len);
-		if (ret != 0)
+		AVBufferRef *frames = t->device_frames && t->sink
+					      ? av_buffersink_get_hw_frames_ctx(t->sink)
+					      : NULL;
+
+		ret = t->encoder_backend->open_encoder(&t->params, frames, &t->enc, err, err_len);
+		if (ret != 0) {
+			/* A hardware encoder that does not open hands the channel on too. */
+			t->backend_fault = strcmp(t->encoder_backend->name, "software") != 0;
 			return ret;
+		}
 	} else {
 		const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_AAC);
 
@@ -563,6 +593,8 @@ static int track_open(struct track *t, char *err, size_t err_len)
 	}
 	pthread_mutex_lock(&run->status_lock);
 	ob_strlcpy(t->encoder, t->enc->codec->name, sizeof(t->encoder));
+	if (t->video)
+		ob_strlcpy(t->backend_name, t->encoder_backend->name, sizeof(t->backend_name));
 	pthread_mutex_unlock(&run->status_lock);
 	par = avcodec_parameters_alloc();
 	if (!par)
@@ -631,29 +663,41 @@ static int attach_sinks(struct ob_run *run, AVFilterGraph *graph, AVFilterInOut 
 	return 0;
 }
 
-static int build_video_graph(struct ob_run *run, const struct ob_input_info *info, char *err,
+/* The video graph of an epoch, made for its first decoded frame (on the device or in
+ * system memory): split, then each rung's scale chain from the decode backend, ending where
+ * the rung's encoder wants its frames. Every filter gets the run's device. */
+static int build_video_graph(struct ob_run *run, const AVFrame *first, char *err,
 			     size_t err_len)
 {
 	char desc[4096];
 	size_t used;
 	size_t n_video = run->n_tracks - (run->has_audio_track ? 1 : 0);
+	bool in_device = first->hw_frames_ctx != NULL;
 	AVFilterInOut *outputs = NULL;
+	AVBufferSrcParameters *src_par = NULL;
 	int rc;
 
 	used = (size_t)snprintf(desc, sizeof(desc),
 				"buffer@src=video_size=%dx%d:pix_fmt=%d:time_base=1/%d:"
 				"pixel_aspect=%d/%d,",
-				info->width, info->height, info->pix_fmt, VIDEO_TIMESCALE,
-				info->sample_aspect.num > 0 ? info->sample_aspect.num : 1,
-				info->sample_aspect.den > 0 ? info->sample_aspect.den : 1);
+				first->width, first->height, first->format, VIDEO_TIMESCALE,
+				first->sample_aspect_ratio.num > 0 ? first->sample_aspect_ratio.num : 1,
+				first->sample_aspect_ratio.den > 0 ? first->sample_aspect_ratio.den : 1);
 	used += (size_t)snprintf(desc + used, sizeof(desc) - used, "split=%zu", n_video);
 	for (size_t i = 0; i < n_video && used < sizeof(desc); i++)
 		used += (size_t)snprintf(desc + used, sizeof(desc) - used, "[s%zu]", i);
 	for (size_t i = 0; i < n_video && used < sizeof(desc); i++) {
+		struct track *t = &run->tracks[i];
 		char scale[512];
 
-		if (run->backend->scale_filter(&run->tracks[i].params, scale, sizeof(scale)) != 0)
-			return OB_EINTERNAL;
+		rc = run->backend->scale_filter(&t->params, in_device, t->device_frames, scale,
+						sizeof(scale));
+		if (rc != 0) {
+			snprintf(err, err_len, "%s has no scale chain from %s frames to a %s encoder",
+				 run->backend->name, in_device ? "device" : "system-memory",
+				 t->device_frames ? "device" : "system-memory");
+			return rc;
+		}
 		used += (size_t)snprintf(desc + used, sizeof(desc) - used, ";[s%zu]%s,setsar=1[o%zu]",
 					 i, scale, i);
 	}
@@ -666,12 +710,35 @@ static int build_video_graph(struct ob_run *run, const struct ob_input_info *inf
 	if (rc >= 0)
 		rc = attach_sinks(run, run->vgraph, outputs, true);
 	avfilter_inout_free(&outputs);
+	if (rc >= 0) {
+		run->vsrc = avfilter_graph_get_filter(run->vgraph, "buffer@src");
+		if (!run->vsrc)
+			return OB_EINTERNAL;
+	}
+	if (rc >= 0 && in_device) {
+		/* Frames on a device come with their pool, which the source must know. */
+		src_par = av_buffersrc_parameters_alloc();
+		if (!src_par)
+			return OB_ENOMEM;
+		src_par->format = first->format;
+		src_par->hw_frames_ctx = first->hw_frames_ctx;
+		rc = av_buffersrc_parameters_set(run->vsrc, src_par);
+		av_free(src_par);
+	}
+	for (unsigned i = 0; rc >= 0 && run->device && i < run->vgraph->nb_filters; i++) {
+		run->vgraph->filters[i]->hw_device_ctx = av_buffer_ref(run->device);
+		if (!run->vgraph->filters[i]->hw_device_ctx)
+			rc = AVERROR(ENOMEM);
+	}
 	if (rc >= 0)
 		rc = avfilter_graph_config(run->vgraph, NULL);
-	if (rc < 0)
+	if (rc < 0) {
+		/* On a device, a graph that does not start is the backend's fault. */
+		if (run->device)
+			ob_strlcpy(run->fault_backend, run->backend->name, sizeof(run->fault_backend));
 		return graph_error(rc, "video", err, err_len);
-	run->vsrc = avfilter_graph_get_filter(run->vgraph, "buffer@src");
-	return run->vsrc ? 0 : OB_EINTERNAL;
+	}
+	return 0;
 }
 
 static int build_audio_graph(struct ob_run *run, const struct ob_input_info *info,
@@ -716,7 +783,8 @@ static int build_audio_graph(struct ob_run *run, const struct ob_input_info *inf
 	return 0;
 }
 
-static void push_video(struct ob_run *run, AVFrame *frame)
+/* Hands what the graph made of a frame to the rungs. 0, or an AVERROR of the graph. */
+static int push_video(struct ob_run *run, AVFrame *frame)
 {
 	size_t n_video = run->n_tracks - (run->has_audio_track ? 1 : 0);
 	bool opens = frame->pts == run->forced_pts_90;
@@ -726,9 +794,12 @@ static void push_video(struct ob_run *run, AVFrame *frame)
 
 		for (;;) {
 			AVFrame *out = av_frame_alloc();
+			int rc = out ? av_buffersink_get_frame(t->sink, out) : AVERROR(ENOMEM);
 
-			if (!out || av_buffersink_get_frame(t->sink, out) < 0) {
+			if (rc < 0) {
 				av_frame_free(&out);
+				if (rc != AVERROR(EAGAIN) && rc != AVERROR_EOF)
+					return rc;
 				break;
 			}
 			/* Only segment openers are keyframes: decoded I frames of the source
@@ -742,6 +813,7 @@ static void push_video(struct ob_run *run, AVFrame *frame)
 			}
 		}
 	}
+	return 0;
 }
 
 static void push_audio(struct ob_run *run)
@@ -763,6 +835,24 @@ static void push_audio(struct ob_run *run)
 		}
 		queue_push(&t->queue, out, false);
 	}
+}
+
+/* The epoch's first video frame: its graph, then the rungs' encoders (a device encoder
+ * takes its frame pool from the graph's output) and their init segments. */
+static int start_video(struct ob_run *run, const AVFrame *first, char *err, size_t err_len)
+{
+	size_t n_video = run->n_tracks - (run->has_audio_track ? 1 : 0);
+	int ret = build_video_graph(run, first, err, err_len);
+
+	for (size_t i = 0; ret == 0 && i < n_video; i++) {
+		struct track *t = &run->tracks[i];
+
+		ret = track_open(t, err, err_len);
+		if (ret != 0 && t->backend_fault)
+			ob_strlcpy(run->fault_backend, t->encoder_backend->name,
+				   sizeof(run->fault_backend));
+	}
+	return ret;
 }
 
 /* Keeps the end of everything written, audio included (in an MPEG-TS source the audio may
@@ -852,13 +942,24 @@ static int process_frame(struct ob_run *run, AVFrame *frame, bool video, char *e
 			run->forced_pts_90 = pts90;
 			run->next_cut_90 = (pts90 / seg90 + 1) * seg90;
 		}
+		if (!run->vgraph) {
+			int ret = start_video(run, frame, err, err_len);
+
+			if (ret != 0)
+				return ret;
+		}
 		note_end(run, out_us + run->frame_us);
 		frame->pts = pts90;
 		frame->pict_type = AV_PICTURE_TYPE_NONE;
 		rc = av_buffersrc_add_frame_flags(run->vsrc, frame, AV_BUFFERSRC_FLAG_KEEP_REF);
-		if (rc < 0)
+		if (rc >= 0)
+			rc = push_video(run, frame);
+		if (rc < 0) {
+			if (run->device)
+				ob_strlcpy(run->fault_backend, run->backend->name,
+					   sizeof(run->fault_backend));
 			return graph_error(rc, "video", err, err_len);
-		push_video(run, frame);
+		}
 		return 0;
 	}
 	if (!run->has_audio_track || run->tracks[run->n_tracks - 1].passthrough)
@@ -884,52 +985,6 @@ static int process_frame(struct ob_run *run, AVFrame *frame, bool video, char *e
 }
 
 /* ---- tracks for the run, decided once from the first input ---- */
-
-static int pick_backend(struct ob_run *run, char *err, size_t err_len)
-{
-	size_t n;
-	const struct ob_hw_backend *const *all = ob_hw_backends(&n);
-
-	if (strcmp(run->backend_pref, "auto") != 0) {
-		const struct ob_hw_backend *named = ob_hw_backend_find(run->backend_pref);
-		AVCodecContext *probe = NULL;
-		char why[384];
-		int ret;
-
-		if (!named) {
-			snprintf(err, err_len, "backend \"%s\" is not in this firmware (GET "
-					       "/api/v1/hardware lists the backends it has)",
-				 run->backend_pref);
-			return OB_EUNSUPPORTED;
-		}
-		/* The operator named it: say now why it cannot take the ladder, rather than
-		 * fail at the first rung with less context. */
-		ret = named->open_encoder(&run->tracks[0].params, &probe, why, sizeof(why));
-		avcodec_free_context(&probe);
-		if (ret != 0) {
-			snprintf(err, err_len, "backend \"%s\" cannot encode this channel: %s "
-					       "(set the backend to \"auto\" or \"software\")",
-				 named->name, why);
-			return ret;
-		}
-		run->backend = named;
-		return 0;
-	}
-	/* The best backend that opens the ladder's top rung. */
-	for (size_t i = 0; i < n; i++) {
-		AVCodecContext *probe = NULL;
-		char why[256];
-
-		if (all[i]->open_encoder(&run->tracks[0].params, &probe, why, sizeof(why)) == 0) {
-			avcodec_free_context(&probe);
-			run->backend = all[i];
-			return 0;
-		}
-		ob_info(MODULE, "channel \"%s\": backend %s passed: %s", run->id, all[i]->name, why);
-	}
-	snprintf(err, err_len, "no backend in this firmware can encode the ladder's rungs");
-	return OB_EUNSUPPORTED;
-}
 
 /* The rungs encode side by side, each in its own thread: give each encoder a share of the
  * cores by its pixel rate instead of letting every one start a thread per core (on a small
@@ -1066,10 +1121,142 @@ static int make_tracks(struct ob_run *run, const struct ob_input_info *info,
 		};
 		track_name(t, descs[i].name, sizeof(descs[i].name));
 	}
-	ret = pick_backend(run, err, err_len);
-	if (ret == 0)
-		ret = ob_pkg_output_open(&config, descs, run->n_tracks, &run->output, err, err_len);
+	ret = ob_pkg_output_open(&config, descs, run->n_tracks, &run->output, err, err_len);
 	return ret;
+}
+
+/* ---- placement: which backend and device run the video ---- */
+
+/* Says that a backend failed this run (status, log) and passes it over from now on. */
+static void backend_failed(struct ob_run *run, const char *backend, const char *reason)
+{
+	json_t *entry = json_pack("{s:s, s:s, s:I}", "backend", backend, "reason", reason, "at_ms",
+				  (json_int_t)ob_time_wall_ms());
+	bool known = false;
+
+	ob_warn(MODULE, "channel \"%s\": backend %s failed: %s", run->id, backend, reason);
+	pthread_mutex_lock(&run->status_lock);
+	if (entry)
+		json_array_append_new(run->fallbacks, entry);
+	/* A channel that retries a failing device for days keeps the newest ones. */
+	while (json_array_size(run->fallbacks) > FALLBACKS_KEPT)
+		json_array_remove(run->fallbacks, 0);
+	pthread_mutex_unlock(&run->status_lock);
+	for (size_t i = 0; i < run->n_failed_backends; i++)
+		known = known || strcmp(run->failed_backends[i], backend) == 0;
+	if (!known && run->n_failed_backends < FAILED_BACKENDS_MAX)
+		ob_strlcpy(run->failed_backends[run->n_failed_backends++], backend,
+			   sizeof(run->failed_backends[0]));
+}
+
+static void unplace(struct ob_run *run)
+{
+	ob_hw_release(&run->lease);
+	av_buffer_unref(&run->device);
+	run->backend = NULL;
+	pthread_mutex_lock(&run->status_lock);
+	json_decref(run->placement);
+	run->placement = NULL;
+	pthread_mutex_unlock(&run->status_lock);
+}
+
+/* Places the run on the box (admission against what the other channels hold), opens the
+ * device, decides per rung which backend encodes it, and moves the input's video decoder
+ * to the device. A device that does not open passes the run to the next backend. 0, or
+ * admission's code with what does not fit in err. */
+static int place(struct ob_run *run, struct ob_input *in, char *err, size_t err_len)
+{
+	const struct ob_input_info *info = ob_input_info(in);
+	const struct ob_hw_backend *software = ob_hw_backend_find("software");
+	size_t n_video = run->n_tracks - (run->has_audio_track ? 1 : 0);
+	double fps = av_q2d(info->frame_rate);
+	struct ob_hw_demand demand = {
+		.codec = run->tracks[0].params.codec,
+		.sessions = (int)n_video,
+		.decode_pixel_rate = (double)info->width * info->height * fps,
+	};
+	char why[384];
+	int ret;
+
+	for (size_t i = 0; i < n_video; i++)
+		demand.encode_pixel_rate +=
+			(double)run->tracks[i].params.width * run->tracks[i].params.height * fps;
+	for (;;) {
+		const char *exclude[FAILED_BACKENDS_MAX + 1];
+
+		for (size_t i = 0; i < run->n_failed_backends; i++)
+			exclude[i] = run->failed_backends[i];
+		exclude[run->n_failed_backends] = NULL;
+		ret = ob_hw_admit(run->id, &demand, run->backend_pref, run->software_fallback,
+				  exclude, &run->lease, err, err_len);
+		if (ret != 0) {
+			size_t used = strlen(err);
+
+			for (size_t i = 0; i < run->n_failed_backends && used + 1 < err_len; i++)
+				used += (size_t)snprintf(err + used, err_len - used, "%s%s",
+							 i == 0 ? "; failed on this channel: "
+								: ", ",
+							 run->failed_backends[i]);
+			return ret;
+		}
+		ret = run->lease.backend->open_device(run->lease.device, &run->device, why,
+						      sizeof(why));
+		if (ret == 0)
+			break;
+		backend_failed(run, run->lease.backend->name, why);
+		unplace(run);
+	}
+	run->backend = run->lease.backend;
+	for (size_t i = 0; i < n_video; i++) {
+		struct track *t = &run->tracks[i];
+		struct ob_hw_encoder_setup setup = { .options = NULL };
+
+		t->encoder_backend = software;
+		t->device_frames = false;
+		if (run->lease.encode_on_device) {
+			ret = run->backend->map_encoder(&t->params, &setup, why, sizeof(why));
+			av_dict_free(&setup.options);
+			if (ret == 0) {
+				t->encoder_backend = run->backend;
+				t->device_frames = setup.device_frames;
+			} else {
+				note(run, "rung %dx%d encodes in software: %s", t->params.width,
+				     t->params.height, why);
+			}
+		}
+		if (!t->encoder_backend) {
+			snprintf(err, err_len, "%s cannot encode rung %dx%d and this firmware has "
+					       "no software backend", run->backend->name,
+				 t->params.width, t->params.height);
+			unplace(run);
+			return OB_EUNSUPPORTED;
+		}
+	}
+	{
+		const char *what = strcmp(run->backend->name, "software") == 0 ? "software"
+				   : run->lease.encode_on_device	       ? "decode, scale and encode"
+				   : run->device		 ? "decode and scale; the CPU encodes"
+								 : "software";
+		json_t *placement = json_pack("{s:s, s:s, s:s}", "backend", run->backend->name,
+					      "device", run->lease.device, "pipeline", what);
+
+		pthread_mutex_lock(&run->status_lock);
+		json_decref(run->placement);
+		run->placement = placement;
+		pthread_mutex_unlock(&run->status_lock);
+		ob_info(MODULE, "channel \"%s\": placed on %s%s%s (%s)", run->id,
+			run->backend->name, run->lease.device[0] ? " " : "", run->lease.device, what);
+	}
+	for (size_t i = 0; i < 2; i++) {
+		run->input_opts[i].video_backend = run->backend;
+		run->input_opts[i].video_device = run->device;
+	}
+	if (!ob_input_decodes_on(in, run->device)) {
+		ret = ob_input_set_video_decoder(in, run->backend, run->device, why, sizeof(why));
+		if (ret != 0)
+			note(run, "the input is decoded in software: %s", why);
+	}
+	return 0;
 }
 
 /* ---- epochs ---- */
@@ -1132,6 +1319,24 @@ static int run_epoch(struct ob_run *run, struct ob_input *in, bool *handover, ch
 		if (ret != 0)
 			goto out;
 	}
+	if (!run->lease.held) {
+		ret = place(run, in, err, err_len);
+		if (ret != 0) {
+			/* Nothing takes it now; the next attempt tries every backend again. */
+			run->n_failed_backends = 0;
+			goto out;
+		}
+	} else if (!ob_input_decodes_on(in, run->device)) {
+		char why[256];
+
+		/* An input opened by the prober decodes in system memory; the chains upload
+		 * if this fails. */
+		if (ob_input_set_video_decoder(in, run->backend, run->device, why, sizeof(why)) != 0)
+			ob_info(MODULE, "channel \"%s\": the input is decoded in software: %s",
+				run->id, why);
+	}
+	run->fault_backend[0] = '\0';
+	atomic_store(&run->abandon, false);
 	run->anchored = false;
 	run->frame_us = av_rescale_q(1, av_inv_q(info->frame_rate), AV_TIME_BASE_Q);
 	run->next_cut_90 = INT64_MIN;
@@ -1155,11 +1360,13 @@ static int run_epoch(struct ob_run *run, struct ob_input *in, bool *handover, ch
 		t->cuts = 0;
 		t->last_end = 0;
 		t->error = 0;
+		t->backend_fault = false;
 		t->params.frame_rate = info->frame_rate;
 	}
-	ret = build_video_graph(run, info, err, err_len);
+	/* Video tracks open with the epoch's first frame (start_video), audio now. */
 	for (size_t i = 0; ret == 0 && i < run->n_tracks; i++)
-		ret = track_open(&run->tracks[i], err, err_len);
+		if (!run->tracks[i].video)
+			ret = track_open(&run->tracks[i], err, err_len);
 	for (size_t i = 0; ret == 0 && i < run->n_tracks; i++) {
 		if (pthread_create(&run->tracks[i].thread, NULL, track_main, &run->tracks[i]) != 0)
 			ret = OB_ENOMEM;
@@ -1182,14 +1389,25 @@ static int run_epoch(struct ob_run *run, struct ob_input *in, bool *handover, ch
 			break;
 		for (size_t i = 0; i < run->n_tracks; i++)
 			if (run->tracks[i].error) {
-				snprintf(err, err_len, "%s", run->tracks[i].error_text);
-				ret = run->tracks[i].error;
+				struct track *t = &run->tracks[i];
+
+				snprintf(err, err_len, "%s", t->error_text);
+				ret = t->error;
+				if (t->backend_fault)
+					ob_strlcpy(run->fault_backend, t->encoder_backend->name,
+						   sizeof(run->fault_backend));
 				goto out_end;
 			}
 		if (!live_said && ob_pkg_output_ready(run->output) && run->tracks[0].seg_open) {
 			live_said = true;
-			set_state(run, STATE_LIVE, "on air from the %s input",
-				  input_label(run->on_air));
+			if (run->n_failed_backends > 0)
+				set_state(run, STATE_LIVE, "on air from the %s input, on %s after %s "
+							   "failed",
+					  input_label(run->on_air), run->backend->name,
+					  run->failed_backends[run->n_failed_backends - 1]);
+			else
+				set_state(run, STATE_LIVE, "on air from the %s input",
+					  input_label(run->on_air));
 		}
 		pthread_mutex_lock(&run->status_lock);
 		*handover = run->standby != NULL;
@@ -1200,6 +1418,8 @@ static int run_epoch(struct ob_run *run, struct ob_input *in, bool *handover, ch
 		}
 	}
 out_end:
+	if (run->fault_backend[0])
+		atomic_store(&run->abandon, true);
 	end_epoch(run);
 out:
 	av_frame_free(&frame);
@@ -1281,21 +1501,27 @@ static void *ingest_main(void *arg)
 	bool ever_live = false;
 	int result = 0;
 	char text[512] = "";
+	struct ob_input *kept = NULL; /* the input stays open while another backend takes over */
 
 	snprintf(name, sizeof(name), "ob-%.11s", run->id);
 	pthread_setname_np(pthread_self(), name);
 
 	while (!atomic_load(&run->stop)) {
-		struct ob_input *in = NULL;
+		struct ob_input *in = kept;
 		char err[512] = "";
 		bool handover = false;
 		int ret;
 
-		pthread_mutex_lock(&run->status_lock);
-		in = run->standby;
-		run->standby = NULL;
-		pthread_mutex_unlock(&run->status_lock);
-		if (in) {
+		kept = NULL;
+		if (!in) {
+			pthread_mutex_lock(&run->status_lock);
+			in = run->standby;
+			run->standby = NULL;
+			pthread_mutex_unlock(&run->status_lock);
+		}
+		if (in && in == run->input) {
+			/* kept: the same input, on the next backend */
+		} else if (in) {
 			prober_stop(run);
 			ob_input_set_options(in, &run->input_opts[0]);
 			which = 0;
@@ -1345,12 +1571,23 @@ static void *ingest_main(void *arg)
 		}
 		backoff_ms = 1000;
 		ret = run_epoch(run, in, &handover, err, sizeof(err));
+		ever_live = ever_live || run->output != NULL;
+		run->epoch++;
+		if (ret != 0 && ret != 1 && run->fault_backend[0] && !atomic_load(&run->stop)) {
+			/* The backend failed, not the input: the next backend takes the same input
+			 * at the next segment boundary, with a discontinuity. */
+			backend_failed(run, run->fault_backend, err);
+			unplace(run);
+			set_state(run, STATE_DEGRADED, "backend %s failed: %s; moving the channel to "
+						       "the next backend",
+				  run->fault_backend, err);
+			kept = in;
+			continue;
+		}
 		pthread_mutex_lock(&run->status_lock);
 		run->input = NULL;
 		pthread_mutex_unlock(&run->status_lock);
 		ob_input_close(&in);
-		ever_live = ever_live || run->output != NULL;
-		run->epoch++;
 		if (ret == 1) {
 			set_state(run, STATE_ENDED, "the file ended");
 			break;
@@ -1377,6 +1614,12 @@ static void *ingest_main(void *arg)
 		set_state(run, STATE_FAILED, "%s; retrying in %d s", err, backoff_ms / 1000);
 		nap(run, backoff_ms);
 		backoff_ms = backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff_ms * 2;
+	}
+	if (kept) {
+		pthread_mutex_lock(&run->status_lock);
+		run->input = NULL;
+		pthread_mutex_unlock(&run->status_lock);
+		ob_input_close(&kept);
 	}
 	prober_stop(run);
 	{
@@ -1447,6 +1690,8 @@ static int load_config(struct ob_run *run, const struct ob_run_config *config, c
 #endif
 	ob_strlcpy(run->backend_pref, str_member(config->channel, "backend", "auto"),
 		   sizeof(run->backend_pref));
+	run->software_fallback = !json_is_false(json_object_get(config->channel,
+								"software_fallback"));
 	json_array_foreach(rungs, i, rung) {
 		if (i >= OB_LADDER_RUNGS_MAX)
 			break;
@@ -1497,6 +1742,10 @@ static void run_free(struct ob_run *run)
 		avcodec_parameters_free(&run->tracks[i].source_par);
 	ob_pkg_output_close(&run->output);
 	json_decref(run->notes);
+	json_decref(run->fallbacks);
+	json_decref(run->placement);
+	ob_hw_release(&run->lease);
+	av_buffer_unref(&run->device);
 	pthread_mutex_destroy(&run->status_lock);
 	pthread_cond_destroy(&run->done_cond);
 	free(run);
@@ -1514,6 +1763,7 @@ int ob_run_start(const struct ob_run_config *config, struct ob_run **out, char *
 	pthread_mutex_init(&run->status_lock, NULL);
 	pthread_cond_init(&run->done_cond, NULL);
 	run->notes = json_array();
+	run->fallbacks = json_array();
 	run->state = STATE_STARTING;
 	run->state_since_ms = ob_time_wall_ms();
 	ret = load_config(run, config, err, err_len);
@@ -1589,7 +1839,7 @@ int64_t ob_run_stop(struct ob_run **runp)
 	return end;
 }
 
-static json_t *track_status(struct ob_run *run, struct track *t)
+static json_t *track_status(struct track *t)
 {
 	json_t *o = json_object();
 	char name[OB_PKG_TRACK_NAME_MAX];
@@ -1600,7 +1850,7 @@ static json_t *track_status(struct ob_run *run, struct track *t)
 		json_object_set_new(o, "width", json_integer(t->params.width));
 		json_object_set_new(o, "height", json_integer(t->params.height));
 		json_object_set_new(o, "target_kbps", json_integer(t->params.bitrate_kbps));
-		json_object_set_new(o, "backend", json_string(run->backend ? run->backend->name : ""));
+		json_object_set_new(o, "backend", json_string(t->backend_name));
 		json_object_set_new(o, "frames", json_integer(t->frames));
 		json_object_set_new(o, "fps", json_real(round(t->fps * 10) / 10));
 		json_object_set_new(o, "dropped_frames", json_integer(t->dropped));
@@ -1660,13 +1910,16 @@ json_t *ob_run_status(struct ob_run *run)
 	json_object_set_new(status, "input", input);
 	for (size_t i = 0; i < run->n_tracks; i++)
 		if (run->tracks[i].video)
-			json_array_append_new(rungs, track_status(run, &run->tracks[i]));
+			json_array_append_new(rungs, track_status(&run->tracks[i]));
 	json_object_set_new(status, "rungs", rungs);
 	if (run->has_audio_track)
 		json_object_set_new(status, "audio",
-				    track_status(run, &run->tracks[run->n_tracks - 1]));
+				    track_status(&run->tracks[run->n_tracks - 1]));
 	json_object_set_new(status, "epoch", json_integer(run->epoch));
 	json_object_set_new(status, "notes", json_deep_copy(run->notes));
+	json_object_set_new(status, "placement",
+			    run->placement ? json_deep_copy(run->placement) : json_null());
+	json_object_set_new(status, "backend_failures", json_deep_copy(run->fallbacks));
 	pthread_mutex_unlock(&run->status_lock);
 	return status;
 }

@@ -54,8 +54,9 @@ def daemon_binary():
     return path
 
 
-def daemon_env():
+def daemon_env(extra=None):
     env = dict(os.environ)
+    env.update(extra or {})
     options = "detect_leaks=1"
     env["ASAN_OPTIONS"] = options + (":" + env["ASAN_OPTIONS"] if env.get("ASAN_OPTIONS") else "")
     if os.path.exists(LSAN_SUPPRESSIONS):
@@ -85,10 +86,12 @@ class Box:
     """One ottboxd process with a fresh data directory.
 
     extra_args: more daemon options; "{tls_port}" in them is replaced by a free port
-    (see tls=True, which adds --listen-tls 127.0.0.1:{tls_port}).
+    (see tls=True, which adds --listen-tls 127.0.0.1:{tls_port}). env: more environment
+    variables for the daemon.
     """
 
-    def __init__(self, extra_args=(), tls=False, data_dir=None, start=True):
+    def __init__(self, extra_args=(), tls=False, data_dir=None, start=True, env=None):
+        self.env = dict(env or {})
         self.binary = daemon_binary()
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="ottbox-it-")
         self.port = free_port()
@@ -156,7 +159,7 @@ class Box:
         err = open(self._log_path("stderr", self.runs), "wb")
         try:
             self.proc = subprocess.Popen(self.args(), stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=err, env=daemon_env(), cwd=REPO_ROOT)
+                                         stderr=err, env=daemon_env(self.env), cwd=REPO_ROOT)
         finally:
             out.close()
             err.close()
