@@ -1322,8 +1322,11 @@ static int run_epoch(struct ob_run *run, struct ob_input *in, bool *handover, ch
 	if (!run->lease.held) {
 		ret = place(run, in, err, err_len);
 		if (ret != 0) {
-			/* Nothing takes it now; the next attempt tries every backend again. */
+			/* Nothing takes it now; the next attempt tries every backend again. A
+			 * full box is a failure here (OB_EBUSY means "stopped" to the caller). */
 			run->n_failed_backends = 0;
+			if (ret == OB_EBUSY)
+				ret = OB_ECONFLICT;
 			goto out;
 		}
 	} else if (!ob_input_decodes_on(in, run->device)) {
@@ -1576,11 +1579,15 @@ static void *ingest_main(void *arg)
 		if (ret != 0 && ret != 1 && run->fault_backend[0] && !atomic_load(&run->stop)) {
 			/* The backend failed, not the input: the next backend takes the same input
 			 * at the next segment boundary, with a discontinuity. */
-			backend_failed(run, run->fault_backend, err);
+			char failed[sizeof(run->fault_backend)];
+
+			ob_strlcpy(failed, run->fault_backend, sizeof(failed));
+			run->fault_backend[0] = '\0';
+			backend_failed(run, failed, err);
 			unplace(run);
 			set_state(run, STATE_DEGRADED, "backend %s failed: %s; moving the channel to "
 						       "the next backend",
-				  run->fault_backend, err);
+				  failed, err);
 			kept = in;
 			continue;
 		}
