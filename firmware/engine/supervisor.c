@@ -12,6 +12,7 @@
 #include "core/util.h"
 #include "engine/engine.h"
 #include "engine/internal.h"
+#include "place.h"
 #include "store/store.h"
 
 #define MODULE "engine"
@@ -134,6 +135,38 @@ static struct running *find(struct ob_engine *engine, const char *id)
 	return NULL;
 }
 
+/* Admission before anything starts: the ladder, at a nominal 30 frames a second from a
+ * source the size of its top rung, against what the box has left. The run places itself
+ * again with the input's real figures once it is open. */
+static int admission_check(const char *id, const json_t *channel, const json_t *ladder,
+			   char *err, size_t err_len)
+{
+	const json_t *rungs = json_object_get(ladder, "rungs");
+	const json_t *top = json_array_get(rungs, 0);
+	const char *codec = json_string_value(json_object_get(top, "codec"));
+	const char *backend = json_string_value(json_object_get(channel, "backend"));
+	struct ob_hw_demand demand = { .codec = codec ? codec : "h264" };
+	struct ob_hw_lease lease = { .held = false };
+	const json_t *rung;
+	size_t i;
+	int ret;
+
+	json_array_foreach(rungs, i, rung) {
+		double pixels = (double)json_integer_value(json_object_get(rung, "width")) *
+				(double)json_integer_value(json_object_get(rung, "height"));
+
+		demand.sessions++;
+		demand.encode_pixel_rate += pixels * 30;
+		if (i == 0)
+			demand.decode_pixel_rate = pixels * 30;
+	}
+	ret = ob_hw_admit(id, &demand, backend ? backend : "auto",
+			  !json_is_false(json_object_get(channel, "software_fallback")), NULL, &lease,
+			  err, err_len);
+	ob_hw_release(&lease);
+	return ret;
+}
+
 int ob_engine_start(struct ob_engine *engine, const char *id, char *err, size_t err_len)
 {
 	json_t *channel = NULL;
@@ -187,7 +220,9 @@ int ob_engine_start(struct ob_engine *engine, const char *id, char *err, size_t 
 			.min_origin_us = last_end(engine, id),
 		};
 
-		ret = ob_run_start(&config, &slot->run, err, err_len);
+		ret = admission_check(id, channel, ladder, err, err_len);
+		if (ret == 0)
+			ret = ob_run_start(&config, &slot->run, err, err_len);
 		if (ret == 0)
 			ob_strlcpy(slot->id, id, sizeof(slot->id));
 	}
