@@ -95,15 +95,16 @@ static void slot_name(const struct ob_hw_slot *slot, char *out, size_t out_len)
 		strcat(out, ")");
 }
 
-/* Pixels per second for people: "1037 Mpixel/s", "3.2 Mpixel/s". */
+/* Pixels per second for people, in Mpixel/s: "1037", "3.2". */
 static void mpixels(double rate, char *out, size_t out_len)
 {
-	snprintf(out, out_len, rate >= 100e6 ? "%.0f Mpixel/s" : "%.1f Mpixel/s", rate / 1e6);
+	snprintf(out, out_len, rate >= 100e6 ? "%.0f" : "%.1f", rate / 1e6);
 }
 
-/* One figure of a device against what is asked of it: limit 0 is unlimited. */
-static enum fit fit_figure(double limit, double used, double asked, const char *what,
-			   const char *asker, char *why, size_t why_len)
+/* One figure of a device against what is asked of it: limit 0 is unlimited. noun and verb
+ * name the work ("encoding", "encodes"), asker who asks ("the ladder"). */
+static enum fit fit_figure(double limit, double used, double asked, const char *noun,
+			   const char *verb, const char *asker, char *why, size_t why_len)
 {
 	char have[32], free_[32], need[32];
 
@@ -113,10 +114,12 @@ static enum fit fit_figure(double limit, double used, double asked, const char *
 	mpixels(limit - used > 0 ? limit - used : 0, free_, sizeof(free_));
 	mpixels(asked, need, sizeof(need));
 	if (asked > limit) {
-		snprintf(why, why_len, "%s %s at most, %s needs %s", what, have, asker, need);
+		snprintf(why, why_len, "%s %s Mpixel/s at most, %s needs %s Mpixel/s", verb, have,
+			 asker, need);
 		return CANNOT;
 	}
-	snprintf(why, why_len, "%s of %s %s free, %s needs %s", free_, have, what, asker, need);
+	snprintf(why, why_len, "%s of %s Mpixel/s of %s free, %s needs %s Mpixel/s", free_, have,
+		 noun, asker, need);
 	return FULL;
 }
 
@@ -173,13 +176,13 @@ static enum fit fit_encode(const struct ob_hw_slot *slot, const struct ob_hw_dem
 		    why_len);
 	fit = worse(fit,
 		    fit_figure(slot->caps.encode_pixel_rate, slot->encode_used,
-			       demand->encode_pixel_rate, "encoding", "the ladder", part,
+			       demand->encode_pixel_rate, "encoding", "encodes", "the ladder", part,
 			       sizeof(part)),
 		    why, part, why_len);
 	if (!is_software(slot))
 		fit = worse(fit,
 			    fit_figure(slot->caps.decode_pixel_rate, slot->decode_used,
-				       demand->decode_pixel_rate, "decoding", "the input", part,
+				       demand->decode_pixel_rate, "decoding", "decodes", "the input", part,
 				       sizeof(part)),
 			    why, part, why_len);
 	return fit;
@@ -200,7 +203,7 @@ static enum fit fit_mixed(const struct ob_hw_slot *slot, const struct ob_hw_slot
 		return CANNOT;
 	}
 	fit = fit_figure(slot->caps.decode_pixel_rate, slot->decode_used,
-			 demand->decode_pixel_rate, "decoding", "the input", why, why_len);
+			 demand->decode_pixel_rate, "decoding", "decodes", "the input", why, why_len);
 	if (sw) {
 		enum fit sw_fit = FITS;
 
@@ -213,7 +216,7 @@ static enum fit fit_mixed(const struct ob_hw_slot *slot, const struct ob_hw_slot
 				       sw_why, part, sizeof(sw_why));
 			sw_fit = worse(sw_fit,
 				       fit_figure(sw->caps.encode_pixel_rate, sw->encode_used,
-						  demand->encode_pixel_rate, "encoding", "the ladder",
+						  demand->encode_pixel_rate, "encoding", "encodes", "the ladder",
 						  part, sizeof(part)),
 				       sw_why, part, sizeof(sw_why));
 		}

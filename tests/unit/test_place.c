@@ -25,7 +25,7 @@
 /* Per engine, at a mid-quality preset (assumed; see docs/hardware.md). */
 #define NVENC_ADA PX(1920, 1080, 500)      /* 8th-generation NVENC, H.264 1080p */
 #define NVENC_AMPERE PX(1920, 1080, 400)   /* 7th generation */
-#define NVENC_MAXWELL1 PX(1920, 1080, 240) /* 2nd generation (GM107): H.264 only */
+#define NVENC_MAXWELL1 PX(1920, 1080, 240) /* first Maxwell chip (GM107): H.264 only */
 #define NVDEC_ENGINE PX(1920, 1080, 600)
 #define INTEL_VDBOX PX(3840, 2160, 60)     /* one media engine (VDBOX), either way */
 
@@ -61,7 +61,7 @@ static const struct ob_hw_device_caps l4_1 = {
 static const struct ob_hw_device_caps rtx_4070 = {
 	.id = "0", .label = "NVIDIA GeForce RTX 4070",
 	.decodes = true, .encodes = true, .encode_codecs = { "h264", "hevc", "av1" },
-	.sessions = 8, /* GeForce: 8 concurrent NVENC sessions since driver 551 (2024) */
+	.sessions = 8, /* GeForce: 8 encode sessions at once since the drivers of early 2024 */
 	.encode_pixel_rate = 1 * NVENC_ADA, .decode_pixel_rate = 1 * NVDEC_ENGINE,
 };
 static const struct ob_hw_device_caps h100 = {
@@ -188,6 +188,22 @@ static const struct place_case cases[] = {
 			  "software fallback is off (set \"software_fallback\": true on the channel" },
 	},
 	{
+		.name = "an RTX A4000 with 100 Mpixel/s of encoding left refuses a 116 Mpixel/s ladder",
+		.box = { DEV_USED(nvenc, rtx_a4000, 10, NVENC_AMPERE - 100e6, 0), DEV(software, cpu) },
+		.demand = &ladder5, .preference = "nvenc", .software_fallback = true,
+		.ret = OB_EBUSY,
+		.says = { "nvenc GPU 0 (NVIDIA RTX A4000): 100 of 829 Mpixel/s of encoding free, the "
+			  "ladder needs 116 Mpixel/s" },
+	},
+	{
+		.name = "an H100 whose decoders are busy refuses the mixed path",
+		.box = { DEV_USED(nvenc, h100, 0, 0, 7 * NVDEC_ENGINE - 50e6), DEV(software, cpu) },
+		.demand = &ladder5, .preference = "auto", .software_fallback = false,
+		.ret = OB_EBUSY,
+		.says = { "nvenc GPU 0 (NVIDIA H100 80GB HBM3): 50.0 of 8709 Mpixel/s of decoding "
+			  "free, the input needs 62.2 Mpixel/s" },
+	},
+	{
 		.name = "an H100 decodes and scales, the CPU encodes (the mixed path)",
 		.box = { DEV(nvenc, h100), DEV(software, cpu) },
 		.demand = &ladder5, .preference = "auto", .software_fallback = false,
@@ -231,7 +247,7 @@ static const struct place_case cases[] = {
 		.box = { DEV(nvenc, quadro_k2200), DEV(software, cpu) },
 		.demand = &ladder_4k60, .preference = "nvenc", .software_fallback = true,
 		.ret = OB_EUNSUPPORTED,
-		.says = { "nvenc GPU 0 (NVIDIA Quadro K2200): encoding 498 Mpixel/s at most, the "
+		.says = { "nvenc GPU 0 (NVIDIA Quadro K2200): encodes 498 Mpixel/s at most, the "
 			  "ladder needs 843 Mpixel/s" },
 	},
 	{
