@@ -252,41 +252,67 @@ static bool less_loaded(const struct ob_hw_slot *a, const struct ob_hw_slot *b, 
 	return encode ? a->encode_used < b->encode_used : a->decode_used < b->decode_used;
 }
 
+/* One placement: what is asked, of which devices, and the refusal being written. */
+struct ask {
+	const struct ob_hw_slot *slots;
+	size_t n;
+	const struct ob_hw_slot *sw;  /* the software backend's slot, or NULL */
+	const struct ob_hw_demand *demand;
+	const char *const *exclude;
+	const json_t *report;         /* the probe report, for why a backend has no device;
+				       * NULL when placing over given slots */
+	struct msg m;
+};
+
 /* A device of backend name that can take the ladder, least loaded first: encoding on it
  * (encode), or decoding on it for the CPU's encoders (a device without an encoder). */
-static bool pick(const struct ob_hw_slot *slots, size_t n, const char *name, bool encode,
-		 const struct ob_hw_slot *sw, const struct ob_hw_demand *demand, size_t *best)
+static bool pick(const struct ask *ask, const char *name, bool encode, size_t *best)
 {
 	char why[256];
 	bool found = false;
 
-	for (size_t i = 0; i < n; i++) {
-		const struct ob_hw_slot *slot = &slots[i];
+	for (size_t i = 0; i < ask->n; i++) {
+		const struct ob_hw_slot *slot = &ask->slots[i];
 
 		if (is_software(slot) || strcmp(backend_name(slot), name) != 0)
 			continue;
-		if (encode ? fit_encode(slot, demand, why, sizeof(why)) != FITS
-			   : slot->caps.encodes || fit_mixed(slot, sw, demand, why, sizeof(why)) != FITS)
+		if (encode ? fit_encode(slot, ask->demand, why, sizeof(why)) != FITS
+			   : slot->caps.encodes ||
+				     fit_mixed(slot, ask->sw, ask->demand, why, sizeof(why)) != FITS)
 			continue;
-		if (!found || less_loaded(slot, &slots[*best], encode))
+		if (!found || less_loaded(slot, &ask->slots[*best], encode))
 			*best = i;
 		found = true;
 	}
 	return found;
 }
 
+/* What the probe report says of backend name when it has no device, or NULL. */
+static const char *report_reason(const json_t *report, const char *name)
+{
+	size_t index;
+	json_t *entry;
+
+	json_array_foreach(report, index, entry) {
+		const char *entry_name = json_string_value(json_object_get(entry, "name"));
+
+		if (entry_name && strcmp(entry_name, name) == 0)
+			return json_string_value(json_object_get(entry, "reason"));
+	}
+	return NULL;
+}
+
 /* Says why no device of backend name took the ladder; returns the best verdict among them
  * (FULL when one would take it empty). */
-static enum fit explain(const struct ob_hw_slot *slots, size_t n, const char *name,
-			const struct ob_hw_slot *sw, const struct ob_hw_demand *demand,
-			struct msg *m)
+static enum fit explain(struct ask *ask, const char *name)
 {
 	char label[192], why[256];
 	enum fit best = CANNOT;
 	bool any = false;
+	const char *reason;
 
-	for (size_t i = 0; i < n; i++) {
-		const struct ob_hw_slot *slot = &slots[i];
+	for (size_t i = 0; i < ask->n; i++) {
+		const struct ob_hw_slot *slot = &ask->slots[i];
 		enum fit fit;
 
 		if (is_software(slot) || strcmp(backend_name(slot), name) != 0)
@@ -295,16 +321,21 @@ static enum fit explain(const struct ob_hw_slot *slots, size_t n, const char *na
 		/* A device with an encoder is judged as an encoder: a full one does not hand its
 		 * channels to the CPU (software_fallback decides that). */
 		if (slot->caps.encodes)
-			fit = fit_encode(slot, demand, why, sizeof(why));
+			fit = fit_encode(slot, ask->demand, why, sizeof(why));
 		else
-			fit = fit_mixed(slot, sw, demand, why, sizeof(why));
+			fit = fit_mixed(slot, ask->sw, ask->demand, why, sizeof(why));
 		if (fit < best)
 			best = fit;
 		slot_name(slot, label, sizeof(label));
-		msg_add(m, "%s: %s", label, why);
+		msg_add(&ask->m, "%s: %s", label, why);
 	}
-	if (!any)
-		msg_add(m, "%s: no device", name);
+	if (any)
+		return best;
+	reason = ask->report ? report_reason(ask->report, name) : NULL;
+	if (reason && reason[0])
+		msg_add(&ask->m, "%s: no device (%s)", name, reason);
+	else
+		msg_add(&ask->m, "%s: no device", name);
 	return best;
 }
 
@@ -335,53 +366,62 @@ static bool in_table(const struct ob_hw_backend *const *table, size_t count, con
 }
 
 /* explain, for "auto": a backend that failed this channel is only named. */
-static enum fit explain_auto(const struct ob_hw_slot *slots, size_t n, const char *name,
-			     const struct ob_hw_slot *sw, const struct ob_hw_demand *demand,
-			     const char *const *exclude, struct msg *m)
+static enum fit explain_auto(struct ask *ask, const char *name)
 {
-	if (listed(exclude, name)) {
-		msg_add(m, "%s: passed over (it failed this channel)", name);
+	if (listed(ask->exclude, name)) {
+		msg_add(&ask->m, "%s: passed over (it failed this channel)", name);
 		return CANNOT;
 	}
-	return explain(slots, n, name, sw, demand, m);
+	return explain(ask, name);
 }
 
 /* The last part of a refusal: what software would do. */
-static enum fit explain_software(const struct ob_hw_slot *sw, bool software_fallback,
-				 const char *const *exclude, const struct ob_hw_demand *demand,
-				 struct msg *m)
+static enum fit explain_software(struct ask *ask, bool software_fallback)
 {
 	char label[192], why[256];
 	enum fit fit;
 
 	if (!software_fallback) {
-		msg_add(m, "software fallback is off (set \"software_fallback\": true on the "
-			   "channel to let the CPU take it)");
+		msg_add(&ask->m, "software fallback is off (set \"software_fallback\": true on the "
+				 "channel to let the CPU take it)");
 		return CANNOT;
 	}
-	if (listed(exclude, SOFTWARE)) {
-		msg_add(m, "software: passed over (it failed this channel)");
+	if (listed(ask->exclude, SOFTWARE)) {
+		msg_add(&ask->m, "software: passed over (it failed this channel)");
 		return CANNOT;
 	}
-	if (!sw) {
-		msg_add(m, "software: not in this firmware");
+	if (!ask->sw) {
+		msg_add(&ask->m, "software: not in this firmware");
 		return CANNOT;
 	}
-	fit = fit_encode(sw, demand, why, sizeof(why));
-	slot_name(sw, label, sizeof(label));
-	msg_add(m, "%s: %s", label, why);
+	fit = fit_encode(ask->sw, ask->demand, why, sizeof(why));
+	slot_name(ask->sw, label, sizeof(label));
+	msg_add(&ask->m, "%s: %s", label, why);
 	return fit;
 }
 
-int ob_hw_place(const struct ob_hw_slot *slots, size_t n, const struct ob_hw_demand *demand,
-		const char *preference, bool software_fallback, const char *const *exclude,
-		struct ob_hw_choice *out, char *err, size_t err_len)
+/* Each hardware backend in turn, table order: the first with a device that encodes the
+ * ladder (encode), or that decodes it for the CPU's encoders. */
+static bool pick_auto(const struct ask *ask, bool encode, size_t *best)
 {
-	struct msg m = { .text = err, .len = err_len };
-	const struct ob_hw_slot *sw;
+	for (size_t i = 0; i < ask->n; i++)
+		if (!is_software(&ask->slots[i]) && !seen_before(ask->slots, i) &&
+		    !listed(ask->exclude, backend_name(&ask->slots[i])) &&
+		    pick(ask, backend_name(&ask->slots[i]), encode, best))
+			return true;
+	return false;
+}
+
+/* ob_hw_place; report (may be NULL) adds the probe's reason to "no device". */
+static int place(const struct ob_hw_slot *slots, size_t n, const struct ob_hw_demand *demand,
+		 const char *preference, bool software_fallback, const char *const *exclude,
+		 const json_t *report, struct ob_hw_choice *out, char *err, size_t err_len)
+{
+	struct ask ask = { .slots = slots, .n = n, .demand = demand, .exclude = exclude,
+			   .report = report, .m = { .text = err, .len = err_len } };
+	const struct ob_hw_backend *const *table;
 	ssize_t sw_index;
 	size_t best = 0, compiled = 0;
-	const struct ob_hw_backend *const *table;
 	char why[256], label[192];
 	enum fit verdict = CANNOT;
 	enum fit fit;
@@ -389,73 +429,67 @@ int ob_hw_place(const struct ob_hw_slot *slots, size_t n, const struct ob_hw_dem
 	if (err && err_len)
 		err[0] = '\0';
 	if (!demand || !demand->codec || !demand->codec[0] || !out || (n && !slots)) {
-		msg_add(&m, "no codec to place");
+		msg_add(&ask.m, "no codec to place");
 		return OB_EINVAL;
 	}
 	if (!preference || !preference[0])
 		preference = "auto";
 	sw_index = software_slot(slots, n);
-	sw = sw_index < 0 ? NULL : &slots[sw_index];
+	ask.sw = sw_index < 0 ? NULL : &slots[sw_index];
 
 	if (strcmp(preference, SOFTWARE) == 0) {
 		if (listed(exclude, SOFTWARE)) {
-			msg_add(&m, "software: passed over (it failed this channel)");
+			msg_add(&ask.m, "software: passed over (it failed this channel)");
 			return OB_EUNSUPPORTED;
 		}
-		if (!sw) {
-			msg_add(&m, "software: not in this firmware");
+		if (!ask.sw) {
+			msg_add(&ask.m, "software: not in this firmware");
 			return OB_EUNSUPPORTED;
 		}
-		fit = fit_encode(sw, demand, why, sizeof(why));
+		fit = fit_encode(ask.sw, demand, why, sizeof(why));
 		if (fit == FITS)
 			goto chose_software;
-		slot_name(sw, label, sizeof(label));
-		msg_add(&m, "%s: %s", label, why);
+		slot_name(ask.sw, label, sizeof(label));
+		msg_add(&ask.m, "%s: %s", label, why);
 		return fit == FULL ? OB_EBUSY : OB_EUNSUPPORTED;
 	}
 
 	if (strcmp(preference, "auto") != 0) {
 		/* A named backend: its devices or nothing, unless it failed this channel. */
 		if (listed(exclude, preference)) {
-			msg_add(&m, "%s: passed over (it failed this channel)", preference);
+			msg_add(&ask.m, "%s: passed over (it failed this channel)", preference);
 		} else {
-			if (pick(slots, n, preference, true, sw, demand, &best)) {
+			if (pick(&ask, preference, true, &best)) {
 				out->slot = best;
 				out->encode_on_device = true;
 				return 0;
 			}
-			if (pick(slots, n, preference, false, sw, demand, &best)) {
+			if (pick(&ask, preference, false, &best)) {
 				out->slot = best;
 				out->encode_on_device = false;
 				return 0;
 			}
-			verdict = explain(slots, n, preference, sw, demand, &m);
+			verdict = explain(&ask, preference);
 			return verdict == FULL ? OB_EBUSY : OB_EUNSUPPORTED;
 		}
 	} else {
-		for (size_t i = 0; i < n; i++)
-			if (!is_software(&slots[i]) && !seen_before(slots, i) &&
-			    !listed(exclude, backend_name(&slots[i])) &&
-			    pick(slots, n, backend_name(&slots[i]), true, sw, demand, &best)) {
-				out->slot = best;
-				out->encode_on_device = true;
-				return 0;
-			}
-		for (size_t i = 0; i < n; i++)
-			if (!is_software(&slots[i]) && !seen_before(slots, i) &&
-			    !listed(exclude, backend_name(&slots[i])) &&
-			    pick(slots, n, backend_name(&slots[i]), false, sw, demand, &best)) {
-				out->slot = best;
-				out->encode_on_device = false;
-				return 0;
-			}
+		if (pick_auto(&ask, true, &best)) {
+			out->slot = best;
+			out->encode_on_device = true;
+			return 0;
+		}
+		if (pick_auto(&ask, false, &best)) {
+			out->slot = best;
+			out->encode_on_device = false;
+			return 0;
+		}
 		/* Nothing in hardware: say why, backend by backend, in table order (a backend
 		 * of the slots that is not compiled in, as the tests make, after them). */
 		table = ob_hw_backends(&compiled);
 		for (size_t i = 0; i < compiled; i++) {
 			if (strcmp(table[i]->name, SOFTWARE) == 0)
 				continue;
-			fit = explain_auto(slots, n, table[i]->name, sw, demand, exclude, &m);
+			fit = explain_auto(&ask, table[i]->name);
 			if (fit < verdict)
 				verdict = fit;
 		}
@@ -463,17 +497,17 @@ int ob_hw_place(const struct ob_hw_slot *slots, size_t n, const struct ob_hw_dem
 			if (is_software(&slots[i]) || seen_before(slots, i) ||
 			    in_table(table, compiled, backend_name(&slots[i])))
 				continue;
-			fit = explain_auto(slots, n, backend_name(&slots[i]), sw, demand, exclude, &m);
+			fit = explain_auto(&ask, backend_name(&slots[i]));
 			if (fit < verdict)
 				verdict = fit;
 		}
 	}
 
 	/* Software, when the channel allows it. */
-	if (software_fallback && sw && !listed(exclude, SOFTWARE) &&
-	    fit_encode(sw, demand, why, sizeof(why)) == FITS)
+	if (software_fallback && ask.sw && !listed(exclude, SOFTWARE) &&
+	    fit_encode(ask.sw, demand, why, sizeof(why)) == FITS)
 		goto chose_software;
-	fit = explain_software(sw, software_fallback, exclude, demand, &m);
+	fit = explain_software(&ask, software_fallback);
 	if (fit < verdict)
 		verdict = fit;
 	return verdict == FULL ? OB_EBUSY : OB_EUNSUPPORTED;
@@ -484,6 +518,14 @@ chose_software:
 	out->slot = (size_t)sw_index;
 	out->encode_on_device = true;
 	return 0;
+}
+
+int ob_hw_place(const struct ob_hw_slot *slots, size_t n, const struct ob_hw_demand *demand,
+		const char *preference, bool software_fallback, const char *const *exclude,
+		struct ob_hw_choice *out, char *err, size_t err_len)
+{
+	return place(slots, n, demand, preference, software_fallback, exclude, NULL, out, err,
+		     err_len);
 }
 
 /* ---- the ledger: the newest report, and the leases held on it ---- */
@@ -661,8 +703,8 @@ int ob_hw_admit(const char *channel, const struct ob_hw_demand *demand, const ch
 		goto unlock;
 	}
 	count_leases(slots, n);
-	ret = ob_hw_place(slots, n, demand, preference, software_fallback, exclude, &choice, err,
-			  err_len);
+	ret = place(slots, n, demand, preference, software_fallback, exclude, report, &choice,
+		    err, err_len);
 	if (ret != 0)
 		goto unlock;
 	memset(lease, 0, sizeof(*lease));

@@ -88,9 +88,10 @@ void ob_hw_set_report(json_t *report);
  * each backend's capacity() of its report whether or not the report says "available",
  * less what leases hold) and fills *lease, which the ledger records until
  * ob_hw_release. Borrows every argument (lease->demand.codec points at demand->codec).
- * The codes and messages of ob_hw_place, OB_EINVAL for a channel id that is empty or
- * longer than 63 bytes, OB_EBUSY when the ledger holds its maximum of leases.
- * Thread-safe. */
+ * The codes and messages of ob_hw_place (a backend without a device adds its probe's
+ * reason: "vaapi: no device (no /dev/dri render node)"), OB_EINVAL for a channel id that
+ * is empty or longer than 63 bytes, OB_EBUSY when the ledger holds its maximum of leases,
+ * OB_ENOMEM. Thread-safe. */
 int ob_hw_admit(const char *channel, const struct ob_hw_demand *demand, const char *preference,
 		bool software_fallback, const char *const *exclude, struct ob_hw_lease *lease,
 		char *err, size_t err_len);

@@ -150,15 +150,15 @@ static const struct place_case cases[] = {
 	},
 	{
 		.name = "of two identical L4s, the less loaded (the second)",
-		.box = { DEV_USED(nvenc, l4_0, 10, 0.8e9, 0.3e9), DEV_USED(nvenc, l4_1, 5, 0.2e9, 0.1e9),
-			 DEV(software, cpu) },
+		.box = { DEV_USED(nvenc, l4_0, 10, 0.8e9, 0.3e9),
+			 DEV_USED(nvenc, l4_1, 5, 0.2e9, 0.1e9), DEV(software, cpu) },
 		.demand = &ladder5, .preference = "auto", .software_fallback = true,
 		.backend = "nvenc", .device = "1", .encode_on_device = true,
 	},
 	{
 		.name = "of two identical L4s, the less loaded (the first)",
-		.box = { DEV_USED(nvenc, l4_0, 5, 0.2e9, 0.1e9), DEV_USED(nvenc, l4_1, 10, 0.8e9, 0.3e9),
-			 DEV(software, cpu) },
+		.box = { DEV_USED(nvenc, l4_0, 5, 0.2e9, 0.1e9),
+			 DEV_USED(nvenc, l4_1, 10, 0.8e9, 0.3e9), DEV(software, cpu) },
 		.demand = &ladder5, .preference = "nvenc", .software_fallback = false,
 		.backend = "nvenc", .device = "0", .encode_on_device = true,
 	},
@@ -466,8 +466,8 @@ static void test_least_loaded_spreads_channels_over_two_l4s(void **state)
 
 static void test_refusals_fit_and_never_overrun_a_small_buffer(void **state)
 {
-	const struct device box[] = { DEV_USED(nvenc, rtx_4070, 8, 0, 0), DEV_USED(vaapi, iris_xe, 0, 2e9, 0),
-				      DEV(software, cpu), END };
+	const struct device box[] = { DEV_USED(nvenc, rtx_4070, 8, 0, 0),
+				      DEV_USED(vaapi, iris_xe, 0, 2e9, 0), DEV(software, cpu), END };
 	struct ob_hw_slot slots[BOX_MAX];
 	struct ob_hw_choice choice;
 	char err[24];
@@ -665,6 +665,28 @@ static void test_ledger_refuses_without_fallback_saying_so(void **state)
 	assert_non_null(strstr(err, "nvenc: no device"));
 }
 
+static void test_ledger_says_why_a_backend_has_no_device(void **state)
+{
+	json_t *report = ob_hw_report(false);
+	struct ob_hw_lease lease = { .held = false };
+	char err[512];
+
+	(void)state;
+	if (!ob_hw_backend_find("software"))
+		skip();
+	/* the report of a box whose VAAPI probe found no render node */
+	json_array_insert_new(report, 0,
+			      json_pack("{s:s, s:s, s:b, s:s}", "name", "vaapi", "description",
+					"VAAPI", "available", 0, "reason", "no /dev/dri render node"));
+	ob_hw_set_report(report);
+	json_decref(report);
+	assert_int_equal(ob_hw_admit("news", &small_ladder, "vaapi", true, NULL, &lease, err,
+				     sizeof(err)),
+			 OB_EUNSUPPORTED);
+	assert_string_equal(err, "vaapi: no device (no /dev/dri render node)");
+	assert_false(lease.held);
+}
+
 static void *admit_and_release(void *arg)
 {
 	char channel[32], err[256];
@@ -737,6 +759,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ledger_admits_lists_and_releases,
 						software_only, forget_report),
 		cmocka_unit_test_setup_teardown(test_ledger_refuses_without_fallback_saying_so,
+						software_only, forget_report),
+		cmocka_unit_test_setup_teardown(test_ledger_says_why_a_backend_has_no_device,
 						software_only, forget_report),
 		cmocka_unit_test_setup_teardown(test_ledger_is_thread_safe, software_only,
 						forget_report),
