@@ -101,10 +101,19 @@ static void mpixels(double rate, char *out, size_t out_len)
 	snprintf(out, out_len, rate >= 100e6 ? "%.0f" : "%.1f", rate / 1e6);
 }
 
-/* One figure of a device against what is asked of it: limit 0 is unlimited. noun and verb
- * name the work ("encoding", "encodes"), asker who asks ("the ladder"). */
-static enum fit fit_figure(double limit, double used, double asked, const char *noun,
-			   const char *verb, const char *asker, char *why, size_t why_len)
+/* A rate a device is limited by, in the words of a refusal. */
+struct rate {
+	const char *noun;  /* "encoding" */
+	const char *verb;  /* "encodes" */
+	const char *asker; /* who asks it: "the ladder" */
+};
+
+static const struct rate encoding = { "encoding", "encodes", "the ladder" };
+static const struct rate decoding = { "decoding", "decodes", "the input" };
+
+/* One rate of a device against what is asked of it: limit 0 is unlimited. */
+static enum fit fit_figure(double limit, double used, double asked, const struct rate *rate,
+			   char *why, size_t why_len)
 {
 	char have[32], free_[32], need[32];
 
@@ -114,12 +123,12 @@ static enum fit fit_figure(double limit, double used, double asked, const char *
 	mpixels(limit - used > 0 ? limit - used : 0, free_, sizeof(free_));
 	mpixels(asked, need, sizeof(need));
 	if (asked > limit) {
-		snprintf(why, why_len, "%s %s Mpixel/s at most, %s needs %s Mpixel/s", verb, have,
-			 asker, need);
+		snprintf(why, why_len, "%s %s Mpixel/s at most, %s needs %s Mpixel/s", rate->verb,
+			 have, rate->asker, need);
 		return CANNOT;
 	}
 	snprintf(why, why_len, "%s of %s Mpixel/s of %s free, %s needs %s Mpixel/s", free_, have,
-		 noun, asker, need);
+		 rate->noun, rate->asker, need);
 	return FULL;
 }
 
@@ -176,16 +185,34 @@ static enum fit fit_encode(const struct ob_hw_slot *slot, const struct ob_hw_dem
 		    why_len);
 	fit = worse(fit,
 		    fit_figure(slot->caps.encode_pixel_rate, slot->encode_used,
-			       demand->encode_pixel_rate, "encoding", "encodes", "the ladder", part,
-			       sizeof(part)),
+			       demand->encode_pixel_rate, &encoding, part, sizeof(part)),
 		    why, part, why_len);
 	if (!is_software(slot))
 		fit = worse(fit,
 			    fit_figure(slot->caps.decode_pixel_rate, slot->decode_used,
-				       demand->decode_pixel_rate, "decoding", "decodes", "the input", part,
-				       sizeof(part)),
+				       demand->decode_pixel_rate, &decoding, part, sizeof(part)),
 			    why, part, why_len);
 	return fit;
+}
+
+/* Can the CPU's encoders (sw: the software slot) take the ladder of a mixed-path channel? */
+static enum fit fit_cpu_encoders(const struct ob_hw_slot *sw, const struct ob_hw_demand *demand,
+				 char *why, size_t why_len)
+{
+	char part[192];
+	enum fit fit = FITS;
+
+	why[0] = '\0';
+	if (!encodes_codec(&sw->caps, demand->codec)) {
+		snprintf(why, why_len, "does not encode %s", demand->codec);
+		return CANNOT;
+	}
+	fit = worse(fit, fit_sessions(sw, demand->sessions, part, sizeof(part)), why, part,
+		    why_len);
+	return worse(fit,
+		     fit_figure(sw->caps.encode_pixel_rate, sw->encode_used,
+				demand->encode_pixel_rate, &encoding, part, sizeof(part)),
+		     why, part, why_len);
 }
 
 /* Can slot decode and scale the input while the CPU encodes (sw: the software slot, whose
@@ -193,9 +220,8 @@ static enum fit fit_encode(const struct ob_hw_slot *slot, const struct ob_hw_dem
 static enum fit fit_mixed(const struct ob_hw_slot *slot, const struct ob_hw_slot *sw,
 			  const struct ob_hw_demand *demand, char *why, size_t why_len)
 {
-	char part[192];
 	char sw_why[192];
-	enum fit fit;
+	enum fit fit, sw_fit;
 
 	why[0] = '\0';
 	if (!slot->caps.decodes) {
@@ -203,27 +229,13 @@ static enum fit fit_mixed(const struct ob_hw_slot *slot, const struct ob_hw_slot
 		return CANNOT;
 	}
 	fit = fit_figure(slot->caps.decode_pixel_rate, slot->decode_used,
-			 demand->decode_pixel_rate, "decoding", "decodes", "the input", why, why_len);
-	if (sw) {
-		enum fit sw_fit = FITS;
-
-		sw_why[0] = '\0';
-		if (!encodes_codec(&sw->caps, demand->codec)) {
-			snprintf(sw_why, sizeof(sw_why), "does not encode %s", demand->codec);
-			sw_fit = CANNOT;
-		} else {
-			sw_fit = worse(sw_fit, fit_sessions(sw, demand->sessions, part, sizeof(part)),
-				       sw_why, part, sizeof(sw_why));
-			sw_fit = worse(sw_fit,
-				       fit_figure(sw->caps.encode_pixel_rate, sw->encode_used,
-						  demand->encode_pixel_rate, "encoding", "encodes", "the ladder",
-						  part, sizeof(part)),
-				       sw_why, part, sizeof(sw_why));
-		}
-		if (sw_fit > fit) {
-			snprintf(why, why_len, "its CPU encoders: %s", sw_why);
-			fit = sw_fit;
-		}
+			 demand->decode_pixel_rate, &decoding, why, why_len);
+	if (!sw)
+		return fit;
+	sw_fit = fit_cpu_encoders(sw, demand, sw_why, sizeof(sw_why));
+	if (sw_fit > fit) {
+		snprintf(why, why_len, "its CPU encoders: %s", sw_why);
+		fit = sw_fit;
 	}
 	return fit;
 }
@@ -276,9 +288,10 @@ static bool pick(const struct ask *ask, const char *name, bool encode, size_t *b
 
 		if (is_software(slot) || strcmp(backend_name(slot), name) != 0)
 			continue;
-		if (encode ? fit_encode(slot, ask->demand, why, sizeof(why)) != FITS
-			   : slot->caps.encodes ||
-				     fit_mixed(slot, ask->sw, ask->demand, why, sizeof(why)) != FITS)
+		if (encode && fit_encode(slot, ask->demand, why, sizeof(why)) != FITS)
+			continue;
+		if (!encode && (slot->caps.encodes ||
+				fit_mixed(slot, ask->sw, ask->demand, why, sizeof(why)) != FITS))
 			continue;
 		if (!found || less_loaded(slot, &ask->slots[*best], encode))
 			*best = i;
@@ -680,7 +693,8 @@ int ob_hw_admit(const char *channel, const struct ob_hw_demand *demand, const ch
 		err[0] = '\0';
 	if (!lease || !channel || !channel[0] || strlen(channel) >= sizeof(lease->channel)) {
 		if (err && err_len)
-			snprintf(err, err_len, "a channel id of 1 to %zu bytes is needed to place it",
+			snprintf(err, err_len,
+				 "a channel id of 1 to %zu bytes is needed to place it",
 				 sizeof(lease->channel) - 1);
 		return OB_EINVAL;
 	}

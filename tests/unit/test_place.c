@@ -185,15 +185,17 @@ static const struct place_case cases[] = {
 		.ret = OB_EBUSY,
 		.says = { "nvenc GPU 0 (NVIDIA GeForce RTX 4070): 3 of 8 encode sessions free, the "
 			  "ladder needs 5",
-			  "software fallback is off (set \"software_fallback\": true on the channel" },
+			  "software fallback is off (set \"software_fallback\": true on the "
+			  "channel" },
 	},
 	{
-		.name = "an RTX A4000 with 100 Mpixel/s of encoding left refuses a 116 Mpixel/s ladder",
-		.box = { DEV_USED(nvenc, rtx_a4000, 10, NVENC_AMPERE - 100e6, 0), DEV(software, cpu) },
+		.name = "an RTX A4000 with 100 Mpixel/s of encoding left refuses 116 Mpixel/s",
+		.box = { DEV_USED(nvenc, rtx_a4000, 10, NVENC_AMPERE - 100e6, 0),
+			 DEV(software, cpu) },
 		.demand = &ladder5, .preference = "nvenc", .software_fallback = true,
 		.ret = OB_EBUSY,
-		.says = { "nvenc GPU 0 (NVIDIA RTX A4000): 100 of 829 Mpixel/s of encoding free, the "
-			  "ladder needs 116 Mpixel/s" },
+		.says = { "nvenc GPU 0 (NVIDIA RTX A4000): 100 of 829 Mpixel/s of encoding free, "
+			  "the ladder needs 116 Mpixel/s" },
 	},
 	{
 		.name = "an H100 whose decoders are busy refuses the mixed path",
@@ -467,7 +469,8 @@ static void test_least_loaded_spreads_channels_over_two_l4s(void **state)
 static void test_refusals_fit_and_never_overrun_a_small_buffer(void **state)
 {
 	const struct device box[] = { DEV_USED(nvenc, rtx_4070, 8, 0, 0),
-				      DEV_USED(vaapi, iris_xe, 0, 2e9, 0), DEV(software, cpu), END };
+				      DEV_USED(vaapi, iris_xe, 0, 2e9, 0), DEV(software, cpu),
+				      END };
 	struct ob_hw_slot slots[BOX_MAX];
 	struct ob_hw_choice choice;
 	char err[24];
@@ -677,7 +680,8 @@ static void test_ledger_says_why_a_backend_has_no_device(void **state)
 	/* the report of a box whose VAAPI probe found no render node */
 	json_array_insert_new(report, 0,
 			      json_pack("{s:s, s:s, s:b, s:s}", "name", "vaapi", "description",
-					"VAAPI", "available", 0, "reason", "no /dev/dri render node"));
+					"VAAPI", "available", 0, "reason",
+					"no /dev/dri render node"));
 	ob_hw_set_report(report);
 	json_decref(report);
 	assert_int_equal(ob_hw_admit("news", &small_ladder, "vaapi", true, NULL, &lease, err,
@@ -712,7 +716,8 @@ static void test_ledger_is_thread_safe(void **state)
 	if (!ob_hw_backend_find("software"))
 		skip();
 	for (intptr_t i = 0; i < 4; i++)
-		assert_int_equal(pthread_create(&threads[i], NULL, admit_and_release, (void *)i), 0);
+		assert_int_equal(pthread_create(&threads[i], NULL, admit_and_release, (void *)i),
+				 0);
 	for (int i = 0; i < 4; i++) {
 		void *failed = (void *)1;
 
