@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
 
@@ -791,35 +792,37 @@ static void list_channel(json_t *load, size_t index, const char *channel)
 
 json_t *ob_hw_load(void)
 {
-	struct ob_hw_slot slots[SLOTS_MAX + LEASES_MAX];
+	/* The report's devices, then those only leases still hold: on the heap, as an HTTP
+	 * worker's stack may be small. */
+	struct ob_hw_slot *slots = calloc(SLOTS_MAX + LEASES_MAX, sizeof(*slots));
 	json_t *report = kept_report(false, NULL);
 	json_t *load = json_array();
 	size_t n = 0, total;
 	ssize_t sw_index;
+	bool complete = true;
 
-	if (!report || !load)
+	if (!slots || !report || !load)
 		goto fail;
 	n = report_slots(report, slots, SLOTS_MAX);
 
 	pthread_mutex_lock(&ledger.lock);
-	/* Devices that leases hold and the newest report lacks get a slot of their own. */
 	total = n;
 	for (size_t i = 0; i < ledger.lease_count; i++) {
 		const struct ob_hw_lease *lease = &ledger.leases[i].lease;
 
 		if (find_slot(slots, total, lease->backend, lease->device) >= 0)
 			continue;
-		memset(&slots[total], 0, sizeof(slots[total]));
 		slots[total].backend = lease->backend;
 		ob_strlcpy(slots[total].caps.id, lease->device, sizeof(slots[total].caps.id));
 		total++;
 	}
 	count_leases(slots, total);
 	sw_index = software_slot(slots, n);
-	for (size_t i = 0; i < total; i++)
-		json_array_append_new(load, load_entry(&slots[i], i < n ? slots[i].caps.label
-									 : NOT_IN_REPORT));
-	for (size_t i = 0; i < ledger.lease_count; i++) {
+	for (size_t i = 0; i < total && complete; i++)
+		complete = json_array_append_new(load, load_entry(&slots[i],
+								  i < n ? slots[i].caps.label
+									: NOT_IN_REPORT)) == 0;
+	for (size_t i = 0; i < ledger.lease_count && complete; i++) {
 		const struct ob_hw_lease *lease = &ledger.leases[i].lease;
 		ssize_t at = find_slot(slots, total, lease->backend, lease->device);
 
@@ -829,11 +832,15 @@ json_t *ob_hw_load(void)
 			list_channel(load, (size_t)sw_index, lease->channel);
 	}
 	pthread_mutex_unlock(&ledger.lock);
+	if (!complete)
+		goto fail;
 	json_decref(report);
+	free(slots);
 	return load;
 
 fail:
 	json_decref(report);
 	json_decref(load);
+	free(slots);
 	return NULL;
 }

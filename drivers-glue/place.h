@@ -96,7 +96,9 @@ int ob_hw_admit(const char *channel, const struct ob_hw_demand *demand, const ch
 		bool software_fallback, const char *const *exclude, struct ob_hw_lease *lease,
 		char *err, size_t err_len);
 
-/* Gives a lease's share back; a lease not held is left alone. Thread-safe. */
+/* Gives a lease's share back; a lease not held is left alone. A channel may hold more than
+ * one lease (a fallback admitted before the failed backend's lease is released): each is
+ * released on its own. Thread-safe. */
 void ob_hw_release(struct ob_hw_lease *lease);
 
 /* What is placed on each device: an array of {"backend", "device", "label", "sessions",

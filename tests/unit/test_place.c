@@ -642,6 +642,62 @@ static void test_ledger_admits_lists_and_releases(void **state)
 	json_decref(entry);
 }
 
+static void test_ledger_two_leases_of_one_channel_are_released_apart(void **state)
+{
+	struct ob_hw_lease first, second;
+	char err[512];
+	json_t *entry;
+
+	(void)state;
+	if (!ob_hw_backend_find("software"))
+		skip();
+	assert_int_equal(ob_hw_admit("news", &small_ladder, "software", false, NULL, &first, err,
+				     sizeof(err)),
+			 0);
+	assert_int_equal(ob_hw_admit("news", &small_ladder, "software", false, NULL, &second,
+				     err, sizeof(err)),
+			 0);
+	ob_hw_release(&first);
+	entry = software_load();
+	assert_int_equal(json_integer_value(json_object_get(entry, "sessions_used")), 2);
+	assert_true(lists(entry, "news"));
+	json_decref(entry);
+	ob_hw_release(&second);
+	entry = software_load();
+	assert_int_equal(json_integer_value(json_object_get(entry, "sessions_used")), 0);
+	assert_false(lists(entry, "news"));
+	json_decref(entry);
+}
+
+static void test_ledger_keeps_leases_on_a_device_gone_from_the_report(void **state)
+{
+	struct ob_hw_lease lease;
+	char err[512];
+	json_t *empty = json_array(), *load, *entry;
+
+	(void)state;
+	if (!ob_hw_backend_find("software"))
+		skip();
+	assert_int_equal(ob_hw_admit("news", &small_ladder, "software", false, NULL, &lease, err,
+				     sizeof(err)),
+			 0);
+	ob_hw_set_report(empty); /* a refresh that found nothing */
+	json_decref(empty);
+	load = ob_hw_load();
+	assert_int_equal(json_array_size(load), 1);
+	entry = json_array_get(load, 0);
+	assert_string_equal(json_string_value(json_object_get(entry, "backend")), "software");
+	assert_string_equal(json_string_value(json_object_get(entry, "label")),
+			    "not in the newest probe report");
+	assert_int_equal(json_integer_value(json_object_get(entry, "sessions_used")), 2);
+	assert_true(lists(entry, "news"));
+	json_decref(load);
+	ob_hw_release(&lease);
+	load = ob_hw_load();
+	assert_int_equal(json_array_size(load), 0);
+	json_decref(load);
+}
+
 static void test_ledger_refuses_without_fallback_saying_so(void **state)
 {
 	struct ob_hw_lease lease = { .held = false };
@@ -763,6 +819,12 @@ int main(void)
 		cmocka_unit_test(test_a_demand_without_codec_is_invalid),
 		cmocka_unit_test_setup_teardown(test_ledger_admits_lists_and_releases,
 						software_only, forget_report),
+		cmocka_unit_test_setup_teardown(
+			test_ledger_two_leases_of_one_channel_are_released_apart, software_only,
+			forget_report),
+		cmocka_unit_test_setup_teardown(
+			test_ledger_keeps_leases_on_a_device_gone_from_the_report, software_only,
+			forget_report),
 		cmocka_unit_test_setup_teardown(test_ledger_refuses_without_fallback_saying_so,
 						software_only, forget_report),
 		cmocka_unit_test_setup_teardown(test_ledger_says_why_a_backend_has_no_device,
