@@ -42,11 +42,12 @@ struct ob_hw_choice {
 
 /* Picks a slot for demand. slots are in backend table order; the software backend's slot
  * is the one whose backend is named "software", and its figures of 0 are unlimited.
- * preference: "auto" (the first backend in table order with a device that encodes the
- * codec and has room, least loaded device first; then a decode-only device, with software
- * encoders; then software when software_fallback) or a backend's name (only that
- * backend's devices, software encoders behind a decode-only device allowed; no fallback
- * when they are full; "software" takes the software slot whatever software_fallback says).
+ * preference: "auto" (also NULL or ""; the first backend in table order with a device
+ * that encodes the codec and has room, least loaded device first; then a decode-only
+ * device, with software encoders; then software when software_fallback) or a backend's
+ * name (only that backend's devices, software encoders behind a decode-only device
+ * allowed; no fallback when they are full; "software" takes the software slot whatever
+ * software_fallback says).
  * Backends named in exclude (NULL-terminated, may be NULL) are passed over: they failed
  * this channel; when the preferred backend is excluded, or every one is, software takes
  * the channel when software_fallback. The mixed path counts the ladder's sessions and
