@@ -53,7 +53,7 @@ lib-y := \
 	firmware/api/handlers_system.c firmware/api/handlers_settings.c \
 	firmware/api/handlers_session.c firmware/api/handlers_users.c \
 	firmware/api/handlers_ladders.c firmware/api/handlers_channels.c firmware/api/origin.c \
-	drivers-glue/hw.c
+	drivers-glue/hw.c drivers-glue/place.c
 lib-$(CONFIG_HTTPS) += firmware/api/tls.c
 lib-$(CONFIG_HW_SOFTWARE) += drivers-glue/sw.c
 lib-$(CONFIG_HW_VAAPI) += drivers-glue/vaapi.c

@@ -7,7 +7,7 @@
 
 #include "api/internal.h"
 #include "core/err.h"
-#include "hw.h"
+#include "place.h"
 #include "core/util.h"
 #include "core/version.h"
 #include "generated/autoconf.h"
@@ -93,58 +93,38 @@ static json_t *build_options(void)
 	return out;
 }
 
-/* A copy of the cached probe report (a refresh may replace it while a reply is sent). */
-static json_t *hardware_snapshot(struct ob_api *api, int64_t *probed_ms)
+/* The box's probe report (drivers-glue keeps it), an empty list when out of memory. */
+static json_t *hardware_report(void)
 {
-	json_t *copy;
+	json_t *report = ob_hw_report(false);
 
-	pthread_mutex_lock(&api->hardware_lock);
-	copy = json_deep_copy(api->hardware);
-	if (probed_ms)
-		*probed_ms = api->hardware_probed_ms;
-	pthread_mutex_unlock(&api->hardware_lock);
-	return copy ? copy : json_array();
-}
-
-/* Probes every backend again and keeps the new report; 0 or OB_ENOMEM. */
-static int hardware_refresh(struct ob_api *api)
-{
-	json_t *fresh = ob_hw_probe_all();
-	json_t *old;
-
-	if (!fresh)
-		return OB_ENOMEM;
-	pthread_mutex_lock(&api->hardware_lock);
-	old = api->hardware;
-	api->hardware = fresh;
-	api->hardware_probed_ms = ob_time_wall_ms();
-	pthread_mutex_unlock(&api->hardware_lock);
-	json_decref(old);
-	return 0;
+	return report ? report : json_array();
 }
 
 void ob_api_get_hardware(struct ob_req *req)
 {
-	struct ob_api *api = req->api;
 	const char *query = req->info->query_string;
 	char refresh[8] = "";
 	char probed_at[32];
-	int64_t probed_ms;
+	int64_t probed_ms = 0;
 	json_t *backends;
+	json_t *load;
 
 	if ((query && mg_get_var(query, strlen(query), "refresh", refresh, sizeof(refresh)) < -1) ||
 	    (refresh[0] && strcmp(refresh, "0") != 0 && strcmp(refresh, "1") != 0)) {
 		ob_api_reply_error(req, 400, "invalid", "refresh: must be 0 or 1");
 		return;
 	}
-	if (strcmp(refresh, "1") == 0 && hardware_refresh(api) != 0) {
-		ob_api_reply_err(req, OB_ENOMEM, "the hardware could not be probed again");
+	backends = ob_hw_report_at(strcmp(refresh, "1") == 0, &probed_ms);
+	if (!backends) {
+		ob_api_reply_err(req, OB_ENOMEM, "the hardware could not be probed");
 		return;
 	}
-	backends = hardware_snapshot(api, &probed_ms);
+	load = ob_hw_load();
 	ob_time_iso8601(probed_ms, probed_at, sizeof(probed_at));
 	ob_api_reply_json(req, 200,
-			  json_pack("{s:s, s:o}", "probed_at", probed_at, "backends", backends));
+			  json_pack("{s:s, s:o, s:o}", "probed_at", probed_at, "backends", backends,
+				    "load", load ? load : json_array()));
 }
 
 void ob_api_get_system(struct ob_req *req)
@@ -170,6 +150,6 @@ void ob_api_get_system(struct ob_req *req)
 			  "process_rss_bytes", (json_int_t)proc_kib_field("/proc/self/status", "VmRSS"),
 			  "storage", storage_info(api->data_dir), "store", "schema_version",
 			  ob_store_schema_version(api->store), "schema_latest",
-			  ob_store_schema_latest(), "hardware", hardware_snapshot(api, NULL)));
+			  ob_store_schema_latest(), "hardware", hardware_report()));
 	json_decref(settings);
 }

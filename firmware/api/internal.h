@@ -26,9 +26,6 @@ struct ob_api {
 	struct ob_store *store;
 	struct ob_sessions *sessions;
 	struct ob_ratelimit *login_limits;
-	pthread_mutex_t hardware_lock; /* guards hardware and hardware_probed_ms */
-	json_t *hardware;     /* probe report, made at start and on GET /hardware?refresh=1 */
-	int64_t hardware_probed_ms; /* wall clock of that probe */
 	struct ob_engine *engine;
 	char data_dir[4096];
 	int64_t started_mono_ms;

@@ -13,7 +13,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "generated/autoconf.h"
-#include "hw.h"
+#include "place.h"
 
 #define MODULE "api"
 #define MAX_BODY_BYTES ((long long)CONFIG_API_MAX_BODY_KIB * 1024)
@@ -450,9 +450,9 @@ int ob_api_start(const struct ob_api_config *config, struct ob_store *store,
 	ob_strlcpy(api->data_dir, config->data_dir, sizeof(api->data_dir));
 	api->sessions = ob_access_sessions_new(1024);
 	api->login_limits = ob_access_ratelimit_new(4096);
-	pthread_mutex_init(&api->hardware_lock, NULL);
-	api->hardware = ob_hw_probe_all();
-	api->hardware_probed_ms = ob_time_wall_ms();
+	/* The box's probe report, made now (not at the first request) and kept by
+	 * drivers-glue: GET /hardware serves it and admission places channels by it. */
+	json_decref(ob_hw_report(false));
 	if (!api->sessions || !api->login_limits) {
 		snprintf(err, err_len, "out of memory starting the API");
 		ret = OB_ENOMEM;
@@ -514,8 +514,6 @@ int ob_api_start(const struct ob_api_config *config, struct ob_store *store,
 	return 0;
 
 fail_free:
-	json_decref(api->hardware);
-	pthread_mutex_destroy(&api->hardware_lock);
 	ob_access_ratelimit_free(&api->login_limits);
 	ob_access_sessions_free(&api->sessions);
 	free(api);
@@ -542,8 +540,6 @@ void ob_api_stop(struct ob_api **apip)
 				atomic_load(&api->in_flight), STOP_GRACE_MS / 1000);
 	}
 	mg_stop(api->ctx);
-	json_decref(api->hardware);
-	pthread_mutex_destroy(&api->hardware_lock);
 	ob_access_ratelimit_free(&api->login_limits);
 	ob_access_sessions_free(&api->sessions);
 	free(api);

@@ -1,8 +1,9 @@
 """GET /api/v1/hardware on a box without GPUs (issue 4): software is available, every
 hardware backend compiled in is listed as unavailable with a reason, `?refresh=1` probes
-again, `ottboxd probe` prints the same backends; a channel that names a hardware backend
-fails to start saying why, while one on "auto" runs on software. Needs ffmpeg/ffprobe for
-the channel tests."""
+again, `ottboxd probe` prints the same backends; `load` lists the CPU as the one device, and
+a running channel on it until it stops; a channel that names a hardware backend fails to
+start saying why, while one on "auto" runs on software. Needs ffmpeg/ffprobe for the
+channel tests."""
 
 import glob
 import json
@@ -10,7 +11,7 @@ import os
 import unittest
 
 from ottbox import BoxTestCase
-from media import EngineTestCase, missing_media_tools
+from media import SMALL_LADDER, EngineTestCase, missing_media_tools, wait_until
 
 HARDWARE = ("vaapi", "qsv", "nvenc")
 
@@ -71,6 +72,26 @@ class HardwareReportTest(BoxTestCase, unittest.TestCase):
         self.assertEqual(r.status, 400, r)
         self.assertIn("refresh", r.json["error"]["message"])
 
+    def test_load_lists_the_cpu_alone_with_nothing_on_it(self):
+        _, body = self.backends()
+        load = body.get("load")
+        self.assertIsInstance(load, list, body)
+        self.assertEqual([e["backend"] for e in load], ["software"],
+                         "a box without GPUs has one device, the CPU: %r" % (load,))
+        cpu = load[0]
+        self.assertIsInstance(cpu["device"], str, cpu)
+        self.assertIsInstance(cpu["label"], str, cpu)
+        for key in ("sessions", "encode_pixel_rate", "decode_pixel_rate"):
+            with self.subTest(figure=key):
+                self.assertIsInstance(cpu[key], int, cpu)
+                self.assertGreaterEqual(cpu[key], 0, cpu)
+        for key in ("sessions_used", "encode_used", "decode_used"):
+            with self.subTest(figure=key):
+                self.assertEqual(cpu[key], 0, cpu)
+        self.assertEqual(cpu["channels"], [], cpu)
+        _, after = self.backends("/api/v1/hardware?refresh=1")
+        self.assertEqual(after["load"], load)
+
     def test_system_and_probe_command_report_the_same_backends(self):
         backends, body = self.backends()
         system = self.admin.get("/api/v1/system").json["hardware"]
@@ -109,6 +130,39 @@ class NamedBackendTest(EngineTestCase, unittest.TestCase):
         self.assertTrue(st["rungs"], st)
         for rung in st["rungs"]:
             self.assertEqual(rung.get("backend"), "software", st)
+
+    def cpu_load(self):
+        r = self.admin.get("/api/v1/hardware")
+        self.assertEqual(r.status, 200, r)
+        cpu = [e for e in r.json["load"] if e["backend"] == "software"]
+        self.assertEqual(len(cpu), 1, r.json["load"])
+        return cpu[0]
+
+    def test_a_running_channel_is_on_the_cpus_load_until_it_stops(self):
+        cid = "on-load"
+        self.create_channel(cid, "test://pattern?size=480x270&rate=25")
+        self.start_channel(cid)
+        self.wait_state(cid, "live")
+        cpu = self.cpu_load()
+        self.assertIn(cid, cpu["channels"],
+                      "the engine did not admit the channel through drivers-glue "
+                      "(ob_hw_admit): %r" % (cpu,))
+        # One encode session per video rung; the input is 480x270 at 25 fps.
+        self.assertGreaterEqual(cpu["sessions_used"], len(SMALL_LADDER["rungs"]), cpu)
+        rungs = sum(r["width"] * r["height"] for r in SMALL_LADDER["rungs"]) * 25
+        self.assertGreaterEqual(cpu["encode_used"], rungs, cpu)
+        self.assertGreaterEqual(cpu["decode_used"], 480 * 270 * 25, cpu)
+        self.stop_channel(cid)
+
+        def released():
+            now = self.cpu_load()
+            return now if cid not in now["channels"] else None
+
+        after = wait_until(released, 15, what="channel %s off the CPU's load" % cid,
+                           details=lambda: "load now: %r\n%s" % (self.cpu_load(),
+                                                                  self.log_tail()))
+        self.assertLessEqual(after["sessions_used"],
+                             cpu["sessions_used"] - len(SMALL_LADDER["rungs"]), after)
 
 
 if __name__ == "__main__":
