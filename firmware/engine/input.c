@@ -221,7 +221,7 @@ static int open_decoder(struct ob_input *in, int index, AVCodecContext **dec, ch
 			size_t err_len)
 {
 	AVStream *st = in->demux->streams[index];
-	int ret = in->opts->backend->open_decoder(st->codecpar, dec, err, err_len);
+	int ret = in->opts->backend->open_decoder(st->codecpar, NULL, dec, err, err_len);
 
 	if (ret == 0)
 		(*dec)->pkt_timebase = st->time_base;

@@ -535,7 +535,7 @@ static int track_open(struct track *t, char *err, size_t err_len)
 		goto publish_init;
 	}
 	if (t->video) {
-		ret = run->backend->open_encoder(&t->params, &t->enc, err, err_len);
+		ret = run->backend->open_encoder(&t->params, NULL, &t->enc, err, err_len);
 		if (ret != 0)
 			return ret;
 	} else {
@@ -652,7 +652,8 @@ static int build_video_graph(struct ob_run *run, const struct ob_input_info *inf
 	for (size_t i = 0; i < n_video && used < sizeof(desc); i++) {
 		char scale[512];
 
-		if (run->backend->scale_filter(&run->tracks[i].params, scale, sizeof(scale)) != 0)
+		if (run->backend->scale_filter(&run->tracks[i].params, false, false, scale,
+					       sizeof(scale)) != 0)
 			return OB_EINTERNAL;
 		used += (size_t)snprintf(desc + used, sizeof(desc) - used, ";[s%zu]%s,setsar=1[o%zu]",
 					 i, scale, i);
@@ -904,7 +905,7 @@ static int pick_backend(struct ob_run *run, char *err, size_t err_len)
 		}
 		/* The operator named it: say now why it cannot take the ladder, rather than
 		 * fail at the first rung with less context. */
-		ret = named->open_encoder(&run->tracks[0].params, &probe, why, sizeof(why));
+		ret = named->open_encoder(&run->tracks[0].params, NULL, &probe, why, sizeof(why));
 		avcodec_free_context(&probe);
 		if (ret != 0) {
 			snprintf(err, err_len, "backend \"%s\" cannot encode this channel: %s "
@@ -920,7 +921,7 @@ static int pick_backend(struct ob_run *run, char *err, size_t err_len)
 		AVCodecContext *probe = NULL;
 		char why[256];
 
-		if (all[i]->open_encoder(&run->tracks[0].params, &probe, why, sizeof(why)) == 0) {
+		if (all[i]->open_encoder(&run->tracks[0].params, NULL, &probe, why, sizeof(why)) == 0) {
 			avcodec_free_context(&probe);
 			run->backend = all[i];
 			return 0;
