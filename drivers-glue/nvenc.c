@@ -1,12 +1,11 @@
 /* NVIDIA GPUs: NVDEC decode, CUDA scaling and NVENC encode through the CUDA driver, all
  * loaded at run time (nv-codec-headers' loader: libcuda.so.1, libnvcuvid.so.1,
- * libnvidia-encode.so.1), so one firmware runs on boxes with and without the driver. This
- * slice probes: each GPU's name, compute capability and memory, the codecs NVDEC decodes
- * (cuvidGetDecoderCaps) and the codecs an NVENC encode session lists. A GPU with NVDEC but
- * no NVENC (A100, A30, H100, H200) is reported so. The zero-copy pipelines (NVDEC to
- * scale_cuda to h264_nvenc/hevc_nvenc, and NVDEC with scale_cuda feeding a CPU encoder)
- * are the next slice (docs/hardware.md): until they land, open_encoder and open_decoder
- * refuse with the probe's reason and "auto" moves on to the next backend. */
+ * libnvidia-encode.so.1), so one firmware runs on boxes with and without the driver. The
+ * probe reports each GPU's name, compute capability and memory, the codecs NVDEC decodes
+ * (cuvidGetDecoderCaps) and the codecs an NVENC encode session lists. The pipelines: a
+ * CUDA device on the GPU, libavcodec's decoders with the NVDEC hwaccel, scale_cuda per
+ * rung, and h264_nvenc/hevc_nvenc; on a GPU with NVDEC and no NVENC (A100, A30, H100,
+ * H200) scale_cuda's frames are downloaded for a CPU encoder (the mixed path). */
 #include <dlfcn.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -18,7 +17,11 @@
 #define FFNV_DEBUG_LOG_FUNC(logctx, msg, ...) ((void)(logctx))
 #include <ffnvcodec/dynlink_loader.h>
 
+#include <libavutil/hwcontext.h>
+
+#include "backend.h"
 #include "core/err.h"
+#include "core/util.h"
 #include "hw.h"
 
 extern const struct ob_hw_backend ob_hw_nvenc;
@@ -45,6 +48,16 @@ static const struct {
 	int major, minor;
 } no_nvenc_chips[] = { { 8, 0 }, { 9, 0 } };
 
+/* NVDEC engines of the data-centre chips that have several, from NVIDIA's A100, A30 and
+ * H100 whitepapers; every other GPU counts one, the least an NVDEC GPU has. */
+static const struct {
+	int major, minor;
+	int engines;
+} nvdec_chips[] = {
+	{ 8, 0, 4 }, /* GA100: A100 has 5, A30 4 */
+	{ 9, 0, 7 }, /* GH100: H100, H200, GH200 */
+};
+
 /* The resources of one probe, released in one place. */
 struct nv {
 	CudaFunctions *cu;
@@ -59,6 +72,14 @@ static const char *cu_error(const struct nv *nv, CUresult rc)
 	if (nv->cu->cuGetErrorName(rc, &name) != CUDA_SUCCESS || !name)
 		name = "unknown CUDA error";
 	return name;
+}
+
+static int nvdec_engines_of(int major, int minor)
+{
+	for (size_t i = 0; i < OB_ARRAY_SIZE(nvdec_chips); i++)
+		if (nvdec_chips[i].major == major && nvdec_chips[i].minor == minor)
+			return nvdec_chips[i].engines;
+	return 1;
 }
 
 static bool chip_has_no_nvenc(int major, int minor)
@@ -183,6 +204,7 @@ static json_t *probe_device(const struct nv *nv, int index, bool *encodes, char 
 	}
 	json_object_set_new(dev, "name", json_string(name));
 	json_object_set_new(dev, "compute_capability", json_sprintf("%d.%d", major, minor));
+	json_object_set_new(dev, "nvdec_engines", json_integer(nvdec_engines_of(major, minor)));
 	*(void **)&total_mem = dlsym(nv->cu->lib, "cuDeviceTotalMem_v2");
 	if (total_mem && total_mem(&memory, device) == CUDA_SUCCESS)
 		json_object_set_new(dev, "memory_bytes", json_integer((json_int_t)memory));
@@ -206,6 +228,8 @@ static json_t *probe_device(const struct nv *nv, int index, bool *encodes, char 
 	nv->cu->cuCtxDestroy(ctx);
 	json_object_set_new(dev, "nvenc", json_boolean(*encodes));
 	json_object_set(dev, "nvenc_codecs", nvenc_codecs);
+	/* NVENC does not say how many engines it has: the capacity model counts one. */
+	json_object_set_new(dev, "nvenc_engines", json_integer(*encodes ? 1 : 0));
 	if (!*encodes)
 		json_object_set_new(dev, "reason", json_string(why));
 	goto out;
@@ -271,35 +295,256 @@ out:
 	return 0;
 }
 
-static int nvenc_open_encoder(const struct ob_hw_encode_params *params, AVCodecContext **out,
-			      char *err, size_t err_len)
+/* The capacity model of one NVENC engine (1080p H.264/HEVC at 300 frames/s, presets p1-p4)
+ * and one NVDEC engine (1080p at 400 frames/s): conservative figures below NVIDIA's
+ * published ones (docs/hardware.md, "Capacity"). */
+#define NVENC_ENGINE_RATE (1920.0 * 1080.0 * 300.0)
+#define NVDEC_ENGINE_RATE (1920.0 * 1080.0 * 400.0)
+
+static const char *const encode_codecs[] = { "h264", "hevc" };
+
+/* NVENC sessions the driver lets GeForce and TITAN cards open at once, by the CUDA version
+ * of the driver: 3 before R530, 5 from R530 (CUDA 12.1), 8 from R550 (CUDA 12.4). */
+static int consumer_session_limit(const char *cuda_driver_api)
 {
-	(void)params;
-	*out = NULL;
-	return ob_hw_refuse(&ob_hw_nvenc, err, err_len);
+	int major = 0, minor = 0;
+
+	if (!cuda_driver_api || sscanf(cuda_driver_api, "%d.%d", &major, &minor) != 2)
+		return 3;
+	if (major > 12 || (major == 12 && minor >= 4))
+		return 8;
+	if (major == 12 && minor >= 1)
+		return 5;
+	return 3;
 }
 
-static int nvenc_open_decoder(const AVCodecParameters *par, AVCodecContext **out, char *err,
-			      size_t err_len)
+static bool is_consumer_card(const char *name)
 {
-	(void)par;
-	*out = NULL;
-	return ob_hw_refuse(&ob_hw_nvenc, err, err_len);
+	return name && (strstr(name, "GeForce") || strstr(name, "TITAN"));
 }
 
-/* Frames stay on the GPU: scale_cuda scales and keeps NVDEC's surface format. */
-static int nvenc_scale_filter(const struct ob_hw_encode_params *p, char *out, size_t out_len)
+/* The NVDEC engines a device's report counts, else the model by compute capability. */
+static int nvdec_engines_in(const json_t *dev)
 {
-	int n = snprintf(out, out_len, "scale_cuda=%d:%d", p->width, p->height);
+	const char *cc = json_string_value(json_object_get(dev, "compute_capability"));
+	int major = 0, minor = 0;
 
-	return n < 0 || (size_t)n >= out_len ? OB_ETOOBIG : 0;
+	if (json_object_get(dev, "nvdec_engines"))
+		return ob_hw_json_int(dev, "nvdec_engines", 1, 16, 1);
+	if (cc && sscanf(cc, "%d.%d", &major, &minor) == 2)
+		return nvdec_engines_of(major, minor);
+	return 1;
+}
+
+/* What one GPU of the report does: decodes when NVDEC takes H.264 or HEVC, encodes the
+ * codecs of an NVENC session. false when it does neither. */
+static bool read_device(const json_t *dev, struct ob_hw_device_caps *caps)
+{
+	const json_t *nvdec = json_object_get(dev, "nvdec");
+	const json_t *nvenc_codecs = json_object_get(dev, "nvenc_codecs");
+	const char *name = json_string_value(json_object_get(dev, "name"));
+	const json_t *index = json_object_get(dev, "index");
+
+	memset(caps, 0, sizeof(*caps));
+	if (!json_is_integer(index) || json_integer_value(index) < 0)
+		return false;
+	for (size_t c = 0; c < OB_ARRAY_SIZE(encode_codecs); c++) {
+		caps->decodes |= ob_hw_json_lists(nvdec, encode_codecs[c]);
+		if (json_is_true(json_object_get(dev, "nvenc")) &&
+		    ob_hw_json_lists(nvenc_codecs, encode_codecs[c]))
+			ob_hw_caps_add_codec(caps, encode_codecs[c]);
+	}
+	caps->encodes = caps->encode_codecs[0][0] != '\0';
+	snprintf(caps->id, sizeof(caps->id), "%" JSON_INTEGER_FORMAT, json_integer_value(index));
+	if (name)
+		ob_strlcpy(caps->label, name, sizeof(caps->label));
+	else
+		snprintf(caps->label, sizeof(caps->label), "GPU %s", caps->id);
+	return caps->decodes || caps->encodes;
+}
+
+/* Each GPU that decodes or encodes. Sessions: professional and data-centre cards have no
+ * count limit (0); GeForce and TITAN cards share the driver's limit between them. Pixel
+ * rates: the engine models times "nvenc_engines" (1 when absent) and "nvdec_engines" (the
+ * model by compute capability when absent). */
+static int nvenc_capacity(const json_t *report, struct ob_hw_device_caps *out, size_t max,
+			  size_t *count)
+{
+	const json_t *devices = json_object_get(report, "devices");
+	int limit = consumer_session_limit(
+		json_string_value(json_object_get(report, "cuda_driver_api")));
+	int consumers = 0;
+	struct ob_hw_device_caps caps;
+
+	*count = 0;
+	for (size_t i = 0; i < json_array_size(devices); i++) {
+		const json_t *dev = json_array_get(devices, i);
+
+		consumers += read_device(dev, &caps) && caps.encodes &&
+			     is_consumer_card(json_string_value(json_object_get(dev, "name")));
+	}
+	for (size_t i = 0; i < json_array_size(devices) && *count < max; i++) {
+		const json_t *dev = json_array_get(devices, i);
+		struct ob_hw_device_caps *one = &out[*count];
+
+		if (!read_device(dev, one))
+			continue;
+		if (one->encodes) {
+			if (is_consumer_card(one->label))
+				one->sessions = limit / consumers > 0 ? limit / consumers : 1;
+			one->encode_pixel_rate =
+				ob_hw_json_int(dev, "nvenc_engines", 1, 16, 1) * NVENC_ENGINE_RATE;
+		}
+		if (one->decodes)
+			one->decode_pixel_rate = nvdec_engines_in(dev) * NVDEC_ENGINE_RATE;
+		(*count)++;
+	}
+	return *count ? 0 : OB_EUNSUPPORTED;
+}
+
+/* A CUDA device on the GPU of ordinal id. */
+static int nvenc_open_device(const char *id, AVBufferRef **out, char *err, size_t err_len)
+{
+	struct ob_hw_device_caps caps;
+	int ret;
+
+	*out = NULL;
+	ret = ob_hw_find_device(&ob_hw_nvenc, id, &caps, err, err_len);
+	if (ret == 0)
+		ret = ob_hw_create_device("nvenc", AV_HWDEVICE_TYPE_CUDA, caps.id, out, err,
+					  err_len);
+	return ret;
+}
+
+/* libavcodec's own decoders with the NVDEC hwaccel; audio, and video NVDEC does not
+ * decode, in system memory. */
+static int nvenc_open_decoder(const AVCodecParameters *par, AVBufferRef *device,
+			      AVCodecContext **out, char *err, size_t err_len)
+{
+	return ob_hw_open_decoder("nvenc", par, NULL, device, out, err, err_len);
+}
+
+/* What a rung's codec and profile become on NVENC. HEVC has no B-frames: NVENC before
+ * Turing has none for HEVC, and FFmpeg refuses to open it then rather than leave them out. */
+static const struct nvenc_profile {
+	const char *codec;
+	const char *profile; /* the rung's and the encoder's; the first of a codec is its default */
+	const char *encoder;
+	int av_profile;
+	enum AVPixelFormat sw_format;
+	int max_b_frames;
+} rung_profiles[] = {
+	{ "h264", "high", "h264_nvenc", FF_PROFILE_H264_HIGH, AV_PIX_FMT_NV12, 2 },
+	{ "h264", "main", "h264_nvenc", FF_PROFILE_H264_MAIN, AV_PIX_FMT_NV12, 2 },
+	{ "h264", "baseline", "h264_nvenc", FF_PROFILE_H264_BASELINE, AV_PIX_FMT_NV12, 0 },
+	{ "hevc", "main", "hevc_nvenc", FF_PROFILE_HEVC_MAIN, AV_PIX_FMT_NV12, 0 },
+	{ "hevc", "main10", "hevc_nvenc", FF_PROFILE_HEVC_MAIN_10, AV_PIX_FMT_P010, 0 },
+};
+
+/* x264's presets on NVENC's p1 (fastest) ... p7 (best); p4 is NVENC's medium. */
+static const char *const preset_names[OB_HW_PRESETS] = {
+	"p1", "p1", "p2", "p3", "p3", "p4", "p5", "p6", "p7", "p7",
+};
+
+/* The fixed options of every rung: high-quality tuning with B-frames that are not
+ * references (pre-Turing NVENC has no B references), no look-ahead and so no scene-cut I
+ * frames, a forced I frame as an IDR, an even rate from GOP to GOP, reordering allowed. */
+static const char *const fixed_options[][2] = {
+	{ "tune", "hq" },          { "rc-lookahead", "0" }, { "no-scenecut", "1" },
+	{ "forced-idr", "1" },     { "strict_gop", "1" },   { "zerolatency", "0" },
+	{ "b_ref_mode", "disabled" },
+};
+
+static int nvenc_map_encoder(const struct ob_hw_encode_params *p, struct ob_hw_encoder_setup *out,
+			     char *err, size_t err_len)
+{
+	const struct nvenc_profile *profile = NULL;
+	int preset = ob_hw_preset_index(p->preset);
+	bool cbr = false;
+	int ret;
+
+	ob_hw_setup_clear(out);
+	for (size_t i = 0; p->codec && !profile && i < OB_ARRAY_SIZE(rung_profiles); i++)
+		if (strcmp(rung_profiles[i].codec, p->codec) == 0 &&
+		    (!p->profile || strcmp(rung_profiles[i].profile, p->profile) == 0))
+			profile = &rung_profiles[i];
+	if (!profile) {
+		snprintf(err, err_len, "nvenc: no encoder for %s profile %s",
+			 p->codec ? p->codec : "(no codec)", p->profile ? p->profile : "(default)");
+		return OB_EUNSUPPORTED;
+	}
+	ret = ob_hw_check_params("nvenc", p, err, err_len);
+	if (ret == 0)
+		ret = ob_hw_rate_mode("nvenc", p, &cbr, err, err_len);
+	if (ret == 0 && preset < 0) {
+		snprintf(err, err_len, "nvenc: unknown preset \"%s\"", p->preset);
+		ret = OB_EINVAL;
+	}
+	if (ret != 0)
+		return ret;
+	ob_strlcpy(out->encoder, profile->encoder, sizeof(out->encoder));
+	out->device_frames = true;
+	out->sw_format = profile->sw_format;
+	/* gop_size becomes NVENC's gopLength and its IDR period: every GOP starts with an
+	 * IDR, so every GOP is closed. */
+	ob_hw_setup_common(p, out);
+	out->max_b_frames = profile->max_b_frames;
+	out->profile = profile->av_profile;
+	ret = ob_hw_setup_option(out, "preset", preset_names[preset]);
+	if (ret == 0)
+		ret = ob_hw_setup_option(out, "profile", profile->profile);
+	if (ret == 0)
+		ret = ob_hw_setup_option(out, "rc", cbr ? "cbr" : "vbr");
+	for (size_t i = 0; ret == 0 && i < OB_ARRAY_SIZE(fixed_options); i++)
+		ret = ob_hw_setup_option(out, fixed_options[i][0], fixed_options[i][1]);
+	return ret;
+}
+
+static int nvenc_open_encoder(const struct ob_hw_encode_params *p, AVBufferRef *frames,
+			      AVCodecContext **out, char *err, size_t err_len)
+{
+	struct ob_hw_encoder_setup setup;
+	int ret;
+
+	*out = NULL;
+	ret = nvenc_map_encoder(p, &setup, err, err_len);
+	if (ret == 0)
+		ret = ob_hw_open_mapped("nvenc", p, &setup, frames, out, err, err_len);
+	av_dict_free(&setup.options);
+	return ret;
+}
+
+/* Frames stay on the GPU when they can: scale_cuda scales and converts in one pass. The
+ * mixed path (NVDEC and scale_cuda, a CPU encoder) downloads the scaled frames. */
+static int nvenc_scale_filter(const struct ob_hw_encode_params *p, bool in_device,
+			      bool out_device, char *out, size_t out_len)
+{
+	bool ten = ob_hw_is_main10(p);
+	const char *surface = ten ? "p010" : "nv12";
+
+	if (!in_device && !out_device)
+		return ob_hw_system_chain(p, out, out_len);
+	if (in_device && out_device)
+		return ob_hw_format_chain(out, out_len, "scale_cuda=w=%d:h=%d:format=%s", p->width,
+					  p->height, surface);
+	if (in_device)
+		return ob_hw_format_chain(out, out_len,
+					  "scale_cuda=w=%d:h=%d:format=%s,hwdownload,format=%s,"
+					  "format=%s",
+					  p->width, p->height, surface, surface,
+					  ten ? "yuv420p10le" : "yuv420p");
+	return ob_hw_format_chain(out, out_len, "format=%s,hwupload,scale_cuda=w=%d:h=%d:format=%s",
+				  surface, p->width, p->height, surface);
 }
 
 const struct ob_hw_backend ob_hw_nvenc = {
 	.name = "nvenc",
 	.description = "NVIDIA GPUs: NVDEC, CUDA scaling and NVENC through the CUDA driver",
 	.probe = nvenc_probe,
-	.open_encoder = nvenc_open_encoder,
+	.capacity = nvenc_capacity,
+	.open_device = nvenc_open_device,
 	.open_decoder = nvenc_open_decoder,
+	.map_encoder = nvenc_map_encoder,
+	.open_encoder = nvenc_open_encoder,
 	.scale_filter = nvenc_scale_filter,
 };

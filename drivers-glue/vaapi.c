@@ -12,10 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <libavutil/hwcontext.h>
+#include <libavutil/hwcontext_vaapi.h>
 #include <va/va.h>
 #include <va/va_drm.h>
 
+#include "backend.h"
 #include "core/err.h"
+#include "core/util.h"
 #include "hw.h"
 
 #define RENDER_NODES "/dev/dri/renderD*"
@@ -134,6 +138,9 @@ static json_t *probe_node(const char *node, bool *can_encode, char *reason, size
 	}
 	json_object_set_new(dev, "va_api", json_sprintf("%d.%d", major, minor));
 	json_object_set_new(dev, "driver", json_string(vaQueryVendorString(dpy)));
+	/* libva does not say how many media engines (VDBox, VCN) the GPU has: the capacity
+	 * model counts one unless a report says more (docs/hardware.md, "Capacity"). */
+	json_object_set_new(dev, "media_engines", json_integer(1));
 	profiles = malloc(sizeof(*profiles) * (size_t)vaMaxNumProfiles(dpy));
 	if (profiles && vaQueryConfigProfiles(dpy, profiles, &n_profiles) == VA_STATUS_SUCCESS)
 		for (size_t i = 0; i < sizeof(codecs) / sizeof(codecs[0]); i++)
@@ -190,37 +197,245 @@ static int vaapi_probe(json_t *report)
 	return 0;
 }
 
-static int vaapi_open_encoder(const struct ob_hw_encode_params *params, AVCodecContext **out,
-			      char *err, size_t err_len)
+/* The codecs a rung may ask of VAAPI, as the capacity answer lists them. */
+static const char *const encode_codecs[] = { "h264", "hevc" };
+
+/* A render node's usable devices: one that decodes or encodes H.264 or HEVC. Pixel rates
+ * are the media-engine model times the node's "media_engines" (1 when absent). */
+static int vaapi_capacity(const json_t *report, struct ob_hw_device_caps *out, size_t max,
+			  size_t *count)
 {
-	(void)params;
-	*out = NULL;
-	return ob_hw_refuse(&ob_hw_vaapi, err, err_len);
+	const json_t *devices = json_object_get(report, "devices");
+
+	*count = 0;
+	for (size_t i = 0; i < json_array_size(devices) && *count < max; i++) {
+		const json_t *dev = json_array_get(devices, i);
+		const json_t *caps_of = json_object_get(dev, "codecs");
+		const char *node = json_string_value(json_object_get(dev, "node"));
+		const char *driver = json_string_value(json_object_get(dev, "driver"));
+		struct ob_hw_device_caps *caps = &out[*count];
+		int engines = ob_hw_json_int(dev, "media_engines", 1, 16, 1);
+
+		if (!node || !node[0] || strlen(node) >= sizeof(caps->id) ||
+		    json_object_get(dev, "error"))
+			continue;
+		memset(caps, 0, sizeof(*caps));
+		for (size_t c = 0; c < OB_ARRAY_SIZE(encode_codecs); c++) {
+			const json_t *one = json_object_get(caps_of, encode_codecs[c]);
+
+			caps->decodes |= json_is_true(json_object_get(one, "decode"));
+			if (json_is_true(json_object_get(one, "encode")) ||
+			    json_is_true(json_object_get(one, "encode_low_power")))
+				ob_hw_caps_add_codec(caps, encode_codecs[c]);
+		}
+		caps->encodes = caps->encode_codecs[0][0] != '\0';
+		if (!caps->decodes && !caps->encodes)
+			continue;
+		ob_strlcpy(caps->id, node, sizeof(caps->id));
+		ob_strlcpy(caps->label, driver ? driver : node, sizeof(caps->label));
+		caps->sessions = 0;
+		if (caps->encodes)
+			caps->encode_pixel_rate = engines * OB_HW_MEDIA_ENGINE_ENCODE_RATE;
+		if (caps->decodes)
+			caps->decode_pixel_rate = engines * OB_HW_MEDIA_ENGINE_DECODE_RATE;
+		(*count)++;
+	}
+	return *count ? 0 : OB_EUNSUPPORTED;
 }
 
-static int vaapi_open_decoder(const AVCodecParameters *par, AVCodecContext **out, char *err,
-			      size_t err_len)
+static int vaapi_open_device(const char *id, AVBufferRef **out, char *err, size_t err_len)
 {
-	(void)par;
+	struct ob_hw_device_caps caps;
+	int ret;
+
 	*out = NULL;
-	return ob_hw_refuse(&ob_hw_vaapi, err, err_len);
+	ret = ob_hw_find_device(&ob_hw_vaapi, id, &caps, err, err_len);
+	if (ret == 0)
+		ret = ob_hw_create_device("vaapi", AV_HWDEVICE_TYPE_VAAPI, caps.id, out, err,
+					  err_len);
+	return ret;
 }
 
-/* Frames stay on the GPU: scale_vaapi scales and converts in one pass. */
-static int vaapi_scale_filter(const struct ob_hw_encode_params *p, char *out, size_t out_len)
+/* libavcodec's own decoders with the VAAPI hwaccel; audio, and video the driver does not
+ * decode, in system memory. */
+static int vaapi_open_decoder(const AVCodecParameters *par, AVBufferRef *device,
+			      AVCodecContext **out, char *err, size_t err_len)
 {
-	const char *format = p->profile && strcmp(p->profile, "main10") == 0 ? "p010" : "nv12";
-	int n = snprintf(out, out_len, "scale_vaapi=w=%d:h=%d:format=%s", p->width, p->height,
-			 format);
+	return ob_hw_open_decoder("vaapi", par, NULL, device, out, err, err_len);
+}
 
-	return n < 0 || (size_t)n >= out_len ? OB_ETOOBIG : 0;
+/* What a rung's codec and profile become on VAAPI. */
+static const struct vaapi_profile {
+	const char *codec;
+	const char *profile;          /* the rung's; the first of a codec is its default */
+	const char *encoder;
+	const char *option;           /* the encoder's "profile" */
+	int av_profile;
+	VAProfile va_profile;
+	enum AVPixelFormat sw_format;
+	int max_b_frames;
+} rung_profiles[] = {
+	{ "h264", "high", "h264_vaapi", "high", FF_PROFILE_H264_HIGH, VAProfileH264High,
+	  AV_PIX_FMT_NV12, 2 },
+	{ "h264", "main", "h264_vaapi", "main", FF_PROFILE_H264_MAIN, VAProfileH264Main,
+	  AV_PIX_FMT_NV12, 2 },
+	{ "h264", "baseline", "h264_vaapi", "constrained_baseline",
+	  FF_PROFILE_H264_CONSTRAINED_BASELINE, VAProfileH264ConstrainedBaseline,
+	  AV_PIX_FMT_NV12, 0 },
+	{ "hevc", "main", "hevc_vaapi", "main", FF_PROFILE_HEVC_MAIN, VAProfileHEVCMain,
+	  AV_PIX_FMT_NV12, 2 },
+	{ "hevc", "main10", "hevc_vaapi", "main10", FF_PROFILE_HEVC_MAIN_10, VAProfileHEVCMain10,
+	  AV_PIX_FMT_P010, 2 },
+};
+
+/* x264's presets on h264_vaapi's quality scale (the driver's TargetUsage: 1 best quality,
+ * 7 fastest; 4 is iHD's default). */
+static const int quality_of_preset[OB_HW_PRESETS] = { 7, 7, 6, 5, 5, 4, 3, 2, 1, 1 };
+
+static const struct vaapi_profile *find_profile(const struct ob_hw_encode_params *p)
+{
+	for (size_t i = 0; p->codec && i < OB_ARRAY_SIZE(rung_profiles); i++)
+		if (strcmp(rung_profiles[i].codec, p->codec) == 0 &&
+		    (!p->profile || strcmp(rung_profiles[i].profile, p->profile) == 0))
+			return &rung_profiles[i];
+	return NULL;
+}
+
+static int vaapi_map_encoder(const struct ob_hw_encode_params *p, struct ob_hw_encoder_setup *out,
+			     char *err, size_t err_len)
+{
+	const struct vaapi_profile *profile = find_profile(p);
+	int preset = ob_hw_preset_index(p->preset);
+	bool cbr = false;
+	int ret;
+
+	ob_hw_setup_clear(out);
+	if (!profile) {
+		snprintf(err, err_len, "vaapi: no encoder for %s profile %s",
+			 p->codec ? p->codec : "(no codec)", p->profile ? p->profile : "(default)");
+		return OB_EUNSUPPORTED;
+	}
+	ret = ob_hw_check_params("vaapi", p, err, err_len);
+	if (ret == 0)
+		ret = ob_hw_rate_mode("vaapi", p, &cbr, err, err_len);
+	if (ret == 0 && preset < 0) {
+		snprintf(err, err_len, "vaapi: unknown preset \"%s\"", p->preset);
+		ret = OB_EINVAL;
+	}
+	if (ret != 0)
+		return ret;
+	ob_strlcpy(out->encoder, profile->encoder, sizeof(out->encoder));
+	out->device_frames = true;
+	out->sw_format = profile->sw_format;
+	ob_hw_setup_common(p, out);
+	out->max_b_frames = profile->max_b_frames;
+	out->profile = profile->av_profile;
+	ret = ob_hw_setup_option(out, "profile", profile->option);
+	if (ret == 0)
+		ret = ob_hw_setup_option(out, "rc_mode", cbr ? "CBR" : "VBR");
+	/* Every I frame an IDR: each GOP starts one, and so does a frame the engine marks
+	 * AV_PICTURE_TYPE_I (vaapi_encode always makes those IDR). VAAPI never adds scene-cut
+	 * keyframes. */
+	if (ret == 0)
+		ret = ob_hw_setup_option(out, "idr_interval", "0");
+	/* hevc_vaapi in FFmpeg 5.1 has no quality option: the driver's default speed. */
+	if (ret == 0 && strcmp(profile->codec, "h264") == 0)
+		ret = ob_hw_setup_option_int(out, "quality", quality_of_preset[preset]);
+	return ret;
+}
+
+/* Which encode entrypoints the device under frames has for profile. */
+static int device_entrypoints(const AVBufferRef *frames, VAProfile profile, bool *normal,
+			      bool *low_power, char *err, size_t err_len)
+{
+	const AVHWFramesContext *fc = (const AVHWFramesContext *)frames->data;
+	const AVVAAPIDeviceContext *va;
+	VAEntrypoint *list;
+	int n = 0;
+
+	*normal = *low_power = false;
+	if (fc->device_ctx->type != AV_HWDEVICE_TYPE_VAAPI) {
+		snprintf(err, err_len, "vaapi: the frames given are on a %s device, not VAAPI",
+			 av_hwdevice_get_type_name(fc->device_ctx->type));
+		return OB_EINVAL;
+	}
+	va = fc->device_ctx->hwctx;
+	list = malloc(sizeof(*list) * (size_t)vaMaxNumEntrypoints(va->display));
+	if (!list)
+		return OB_ENOMEM;
+	if (vaQueryConfigEntrypoints(va->display, profile, list, &n) != VA_STATUS_SUCCESS)
+		n = 0;
+	for (int i = 0; i < n; i++) {
+		*normal |= list[i] == VAEntrypointEncSlice;
+		*low_power |= list[i] == VAEntrypointEncSliceLP;
+	}
+	free(list);
+	return 0;
+}
+
+/* map_encoder's setup on the frames' device, on the low-power entrypoint (VDEnc) when the
+ * driver has only that one for the profile (Intel Gen 11+ for some profiles, Arc). */
+static int vaapi_open_encoder(const struct ob_hw_encode_params *p, AVBufferRef *frames,
+			      AVCodecContext **out, char *err, size_t err_len)
+{
+	const struct vaapi_profile *profile = find_profile(p);
+	struct ob_hw_encoder_setup setup;
+	bool normal = false, low_power = false;
+	int ret;
+
+	*out = NULL;
+	ret = vaapi_map_encoder(p, &setup, err, err_len);
+	if (ret == 0 && frames) {
+		ret = device_entrypoints(frames, profile->va_profile, &normal, &low_power, err,
+					 err_len);
+		if (ret == 0 && !normal && !low_power) {
+			snprintf(err, err_len,
+				 "vaapi: the driver has no %s %s encoder on this device",
+				 profile->codec, profile->profile);
+			ret = OB_EUNSUPPORTED;
+		}
+		if (ret == 0 && !normal)
+			ret = ob_hw_setup_option(&setup, "low_power", "1");
+	}
+	if (ret == 0)
+		ret = ob_hw_open_mapped("vaapi", p, &setup, frames, out, err, err_len);
+	av_dict_free(&setup.options);
+	return ret;
+}
+
+/* Chains between where the frames are and where the rung's encoder wants them: scaled on
+ * the GPU (scale_vaapi) when either end is there, downloaded (hwdownload) or uploaded
+ * (hwupload) at the device's edge, converted to the software encoder's format on the CPU. */
+static int vaapi_scale_filter(const struct ob_hw_encode_params *p, bool in_device,
+			      bool out_device, char *out, size_t out_len)
+{
+	bool ten = ob_hw_is_main10(p);
+	const char *surface = ten ? "p010" : "nv12";
+
+	if (!in_device && !out_device)
+		return ob_hw_system_chain(p, out, out_len);
+	if (in_device && out_device)
+		return ob_hw_format_chain(out, out_len, "scale_vaapi=w=%d:h=%d:format=%s",
+					  p->width, p->height, surface);
+	if (in_device)
+		return ob_hw_format_chain(out, out_len,
+					  "scale_vaapi=w=%d:h=%d:format=%s,hwdownload,format=%s,"
+					  "format=%s",
+					  p->width, p->height, surface, surface,
+					  ten ? "yuv420p10le" : "yuv420p");
+	return ob_hw_format_chain(out, out_len,
+				  "format=%s,hwupload,scale_vaapi=w=%d:h=%d:format=%s", surface,
+				  p->width, p->height, surface);
 }
 
 const struct ob_hw_backend ob_hw_vaapi = {
 	.name = "vaapi",
 	.description = "Intel and AMD GPUs through libva (VAAPI)",
 	.probe = vaapi_probe,
-	.open_encoder = vaapi_open_encoder,
+	.capacity = vaapi_capacity,
+	.open_device = vaapi_open_device,
 	.open_decoder = vaapi_open_decoder,
+	.map_encoder = vaapi_map_encoder,
+	.open_encoder = vaapi_open_encoder,
 	.scale_filter = vaapi_scale_filter,
 };
