@@ -13,6 +13,9 @@
 #include "core/err.h"
 #include "core/util.h"
 
+#if defined(OB_HW_TEST_BACKEND) && defined(CONFIG_HW_SOFTWARE)
+extern const struct ob_hw_backend ob_hw_fault;
+#endif
 #ifdef CONFIG_HW_NVENC
 extern const struct ob_hw_backend ob_hw_nvenc;
 #endif
@@ -29,6 +32,9 @@ extern const struct ob_hw_backend ob_hw_software;
 /* Best first: admission (place.h) prefers the first backend with a device that can take a
  * ladder. */
 static const struct ob_hw_backend *const backends[] = {
+#if defined(OB_HW_TEST_BACKEND) && defined(CONFIG_HW_SOFTWARE)
+	&ob_hw_fault, /* the tests' build only: fails on purpose (tests/hw/fault_backend.c) */
+#endif
 #ifdef CONFIG_HW_NVENC
 	&ob_hw_nvenc,
 #endif

@@ -1291,6 +1291,15 @@ static void next_origin(struct ob_run *run)
 	int64_t after = (run->max_end_us + seg_us - 1) / seg_us * seg_us;
 	int64_t wall = ob_time_wall_ms() * 1000 / seg_us * seg_us;
 
+	if (run->fault_backend[0]) {
+		/* The input is still there and only the backend changes: the next epoch starts
+		 * now (its first segment ends on the next boundary), not a boundary later. */
+		int64_t now = ob_time_wall_ms() * 1000;
+
+		run->origin_out_us = run->transcode || run->max_end_us > now ? run->max_end_us
+									      : now;
+		return;
+	}
 	run->origin_out_us = run->transcode || after > wall ? after : wall;
 	if (run->origin_out_us <= run->max_end_us - 1)
 		run->origin_out_us += seg_us;
