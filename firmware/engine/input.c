@@ -13,6 +13,7 @@
 #include "engine/internal.h"
 
 /* Demuxers any network or file input may use. */
+#define DECODER_ERRORS_MAX 25 /* errors in a row from a backend's video decoder: it failed */
 #define CONTAINER_FORMATS "mpegts,hls,mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,flv,aac,mp3"
 
 struct ob_input;
@@ -42,6 +43,9 @@ struct ob_input {
 	bool draining;                  /* end of file: decoders are being flushed */
 	bool wait_key;                  /* a new video decoder: skip packets to a keyframe */
 	const void *video_device;       /* the video decoder's device (its data), or NULL */
+	const struct ob_hw_backend *video_backend; /* whose video decoder it is */
+	int video_errors;               /* in a row, from a backend's decoder */
+	bool decoder_failed;            /* that decoder gave up: the backend's fault */
 	int64_t loop_offset_us;         /* added to timestamps after each loop */
 	int64_t loop_span_us;           /* the newest timestamp seen (for the next loop) */
 	/* the test pattern */
@@ -233,10 +237,13 @@ static int open_decoder(struct ob_input *in, int index, AVCodecContext **dec, ch
 	/* A device that cannot decode the stream leaves it to the CPU. */
 	if (ret != 0 && backend != in->opts->backend) {
 		device = NULL;
-		ret = in->opts->backend->open_decoder(st->codecpar, NULL, dec, err, err_len);
+		backend = in->opts->backend;
+		ret = backend->open_decoder(st->codecpar, NULL, dec, err, err_len);
 	}
-	if (ret == 0 && video)
+	if (ret == 0 && video) {
 		in->video_device = device ? device->data : NULL;
+		in->video_backend = backend;
+	}
 
 	if (ret == 0)
 		(*dec)->pkt_timebase = st->time_base;
@@ -617,6 +624,25 @@ static int pass_packet(struct ob_input *in, AVPacket *out)
 	return pace(in, out->pts) == 0 ? 2 : OB_EBUSY;
 }
 
+/* Counts an error of a backend's video decoder (not the CPU's: a damaged stream makes those,
+ * and the decoder recovers at the next keyframe). True once it has failed this many times
+ * in a row without a frame: the device is gone or hung, and the reason is in err. */
+static bool video_decode_error(struct ob_input *in, int rc, char *err, size_t err_len)
+{
+	char averr[AV_ERROR_MAX_STRING_SIZE];
+
+	if (rc >= 0 || rc == AVERROR(EAGAIN) || rc == AVERROR_EOF ||
+	    in->video_backend == in->opts->backend)
+		return false;
+	if (++in->video_errors < DECODER_ERRORS_MAX)
+		return false;
+	averror_text(rc, averr, sizeof(averr));
+	snprintf(err, err_len, "the %s video decoder failed %d times in a row: %s",
+		 in->video_backend->name, in->video_errors, averr);
+	in->decoder_failed = true;
+	return true;
+}
+
 static int read_demuxer(struct ob_input *in, AVFrame *frame, AVPacket *packet, bool *video,
 			char *err, size_t err_len)
 {
@@ -633,9 +659,13 @@ static int read_demuxer(struct ob_input *in, AVFrame *frame, AVPacket *packet, b
 			rc = avcodec_receive_frame(dec, frame);
 			if (rc == 0) {
 				*video = i == 0;
+				if (*video)
+					in->video_errors = 0;
 				stamp(in, frame, *video);
 				return pace(in, frame->pts);
 			}
+			if (i == 0 && video_decode_error(in, rc, err, err_len))
+				return OB_EIO;
 		}
 		if (in->draining) {
 			if (in->loop && rewind_file(in) == 0)
@@ -680,6 +710,10 @@ static int read_demuxer(struct ob_input *in, AVFrame *frame, AVPacket *packet, b
 		else if (in->packet->stream_index == in->video_index) {
 			in->wait_key = false;
 			rc = avcodec_send_packet(in->video_dec, in->packet);
+			if (video_decode_error(in, rc, err, err_len)) {
+				av_packet_unref(in->packet);
+				return OB_EIO;
+			}
 		}
 		else if (in->packet->stream_index == in->audio_index)
 			rc = avcodec_send_packet(in->audio_dec, in->packet);
@@ -707,13 +741,23 @@ int ob_input_set_video_decoder(struct ob_input *in, const struct ob_hw_backend *
 	avcodec_free_context(&in->video_dec);
 	in->video_dec = dec;
 	in->video_device = device ? device->data : NULL;
+	in->video_backend = backend;
+	in->video_errors = 0;
+	in->decoder_failed = false;
 	in->wait_key = true;
 	return 0;
 }
 
-bool ob_input_decodes_on(const struct ob_input *in, const AVBufferRef *device)
+bool ob_input_decodes_on(const struct ob_input *in, const struct ob_hw_backend *backend,
+			 const AVBufferRef *device)
 {
-	return in->generator || in->video_device == (device ? device->data : NULL);
+	return in->generator || (in->video_backend == backend &&
+				 in->video_device == (device ? device->data : NULL));
+}
+
+bool ob_input_decoder_failed(const struct ob_input *in)
+{
+	return in->decoder_failed;
 }
 
 int ob_input_read(struct ob_input *in, AVFrame *frame, AVPacket *packet, bool *video, char *err,

@@ -76,9 +76,14 @@ void ob_input_counters(const struct ob_input *in, int64_t *bytes, int64_t *last_
 int ob_input_set_video_decoder(struct ob_input *in, const struct ob_hw_backend *backend,
 			       AVBufferRef *device, char *err, size_t err_len);
 
-/* True when the input's video decoder works on device (NULL: system memory), or it has
- * no decoder (the test pattern). */
-bool ob_input_decodes_on(const struct ob_input *in, const AVBufferRef *device);
+/* True when the input's video decoder is backend's on device (NULL: system memory), or it
+ * has no decoder (the test pattern). */
+bool ob_input_decodes_on(const struct ob_input *in, const struct ob_hw_backend *backend,
+			 const AVBufferRef *device);
+
+/* True when ob_input_read failed because a backend's video decoder gave up (errors in a
+ * row with no frame), not because the source went away. */
+bool ob_input_decoder_failed(const struct ob_input *in);
 
 /* Hands an open input to another owner with its own options (stop flag, timeouts). */
 void ob_input_set_options(struct ob_input *in, const struct ob_input_options *opts);

@@ -1251,7 +1251,7 @@ static int place(struct ob_run *run, struct ob_input *in, char *err, size_t err_
 		run->input_opts[i].video_backend = run->backend;
 		run->input_opts[i].video_device = run->device;
 	}
-	if (!ob_input_decodes_on(in, run->device)) {
+	if (!ob_input_decodes_on(in, run->backend, run->device)) {
 		ret = ob_input_set_video_decoder(in, run->backend, run->device, why, sizeof(why));
 		if (ret != 0)
 			note(run, "the input is decoded in software: %s", why);
@@ -1338,7 +1338,7 @@ static int run_epoch(struct ob_run *run, struct ob_input *in, bool *handover, ch
 				ret = OB_ECONFLICT;
 			goto out;
 		}
-	} else if (!ob_input_decodes_on(in, run->device)) {
+	} else if (!ob_input_decodes_on(in, run->backend, run->device)) {
 		char why[256];
 
 		/* An input opened by the prober decodes in system memory; the chains upload
@@ -1397,6 +1397,9 @@ static int run_epoch(struct ob_run *run, struct ob_input *in, bool *handover, ch
 			ret = rc;
 		else
 			ret = process_frame(run, frame, video, err, err_len);
+		/* A backend's decoder that gave up is the backend's fault, not the input's. */
+		if (rc < 0 && ob_input_decoder_failed(in))
+			ob_strlcpy(run->fault_backend, run->backend->name, sizeof(run->fault_backend));
 		if (ret != 0)
 			break;
 		for (size_t i = 0; i < run->n_tracks; i++)

@@ -7,9 +7,12 @@
  *   OTTBOX_TEST_HW=fail-open   its device does not open
  *   OTTBOX_TEST_HW=fail-after=N  each encoder fails after N frames (the packet buffer
  *                              callback refuses, as a device that hangs or resets does)
+ *   OTTBOX_TEST_HW=decode-fail-after=N  its video decoders fail once N frames were
+ *                              decoded on it (the frame buffer callback refuses)
  *
  * It sits first in the table, so "auto" places channels on it while it is configured. */
 #include <libavcodec/avcodec.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +39,16 @@ static long fail_after(void)
 
 	return m && strncmp(m, "fail-after=", 11) == 0 ? strtol(m + 11, NULL, 10) : 0;
 }
+
+/* Frames its decoders may decode, all together, before they fail; 0 for never. */
+static long decode_fail_after(void)
+{
+	const char *m = mode();
+
+	return m && strncmp(m, "decode-fail-after=", 18) == 0 ? strtol(m + 18, NULL, 10) : 0;
+}
+
+static atomic_long frames_decoded;
 
 static int fault_probe(json_t *report)
 {
@@ -84,10 +97,25 @@ static int fault_open_device(const char *id, AVBufferRef **out, char *err, size_
 	return 0;
 }
 
+/* The decoders' frame buffers come from here: past the set number of frames it refuses,
+ * and decoding fails with EIO from then on. Thread-safe (frame threads call it). */
+static int failing_frame_buffer(AVCodecContext *ctx, AVFrame *frame, int flags)
+{
+	long limit = decode_fail_after();
+
+	if (limit > 0 && atomic_fetch_add(&frames_decoded, 1) >= limit)
+		return AVERROR(EIO);
+	return avcodec_default_get_buffer2(ctx, frame, flags);
+}
+
 static int fault_open_decoder(const AVCodecParameters *par, AVBufferRef *device,
 			      AVCodecContext **out, char *err, size_t err_len)
 {
-	return ob_hw_software.open_decoder(par, device, out, err, err_len);
+	int ret = ob_hw_software.open_decoder(par, device, out, err, err_len);
+
+	if (ret == 0 && par->codec_type == AVMEDIA_TYPE_VIDEO && decode_fail_after() > 0)
+		(*out)->get_buffer2 = failing_frame_buffer;
+	return ret;
 }
 
 static int fault_map_encoder(const struct ob_hw_encode_params *params,

@@ -11,7 +11,7 @@ import datetime
 import unittest
 
 from media import (LIVE_DEADLINE_S, SEGMENT_SECONDS, EngineTestCase, LiveFiles,
-                   missing_media_tools, segment_number)
+                   free_udp_port, missing_media_tools, segment_number)
 
 PATTERN = "test://pattern?size=480x270&rate=25"
 # Frames the test device's encoders take before they fail: two segments at 25 fps.
@@ -110,6 +110,33 @@ class MidStreamFailureTest(EngineTestCase, unittest.TestCase):
         self.assertGreaterEqual(gap, -0.01, segments)
         self.assertLessEqual(gap, 2 * SEGMENT_SECONDS + 0.01,
                              "the switch took %.2f s of media: %r" % (gap, segments))
+
+
+@unittest.skipIf(missing_media_tools(), missing_media_tools())
+class DecoderFailureTest(EngineTestCase, unittest.TestCase):
+    box_args = {"env": {"OTTBOX_TEST_HW": "decode-fail-after=%d" % FAIL_AFTER_FRAMES}}
+
+    def test_decoder_failure_moves_the_decode_to_software(self):
+        cid = "decfail"
+        files = LiveFiles(self.box, cid)
+        port = free_udp_port()
+        self.create_channel(cid, "udp://0.0.0.0:%d" % port)
+        self.start_channel(cid)
+        self.udp_source(port)
+        st = self.wait_status(
+            cid, lambda s: s["state"] == "live" and s.get("backend_failures")
+            and (s.get("placement") or {}).get("backend") == "software",
+            LIVE_DEADLINE_S + 30, "live on software after the test device's decoder failed")
+        failure = st["backend_failures"][0]
+        self.assertEqual(failure["backend"], "fault", st)
+        self.assertIn("video decoder failed", failure["reason"], st)
+        # The source was never lost: the same input, the next backend.
+        self.assertNotIn("lost", failure["reason"], st)
+        for name in video_playlists(files):
+            self.wait_media(files, name,
+                            lambda m: sum(1 for s in m["segments"] if s["epoch"] >= 1) >= 2,
+                            30, "two segments after the discontinuity")
+        self.assert_playlists_valid(files, ended=False)
 
 
 @unittest.skipIf(missing_media_tools(), missing_media_tools())
