@@ -108,19 +108,20 @@ class HardwareReportTest(BoxTestCase, unittest.TestCase):
 @unittest.skipIf(missing_media_tools(), missing_media_tools())
 class NamedBackendTest(EngineTestCase, unittest.TestCase):
 
-    def test_a_channel_on_vaapi_fails_saying_why(self):
+    def test_a_channel_on_vaapi_is_refused_saying_why(self):
         if "vaapi" not in {b["name"] for b in
                            self.admin.get("/api/v1/hardware").json["backends"]}:
             self.skipTest("vaapi is not in this firmware")
         cid = "on-vaapi"
         self.create_channel(cid, "test://pattern?size=480x270&rate=25", backend="vaapi")
-        self.start_channel(cid)
-        st = self.wait_state(cid, "failed", 30)
-        self.assertIn("vaapi", st["reason"], st)
-        self.assertIn("no /dev/dri render node", st["reason"], st)
+        # Admission answers at once, saying what does not fit where; nothing starts.
+        r = self.admin.post("/api/v1/channels/%s/start" % cid)
+        self.assertEqual(r.status, 409, r)
+        message = r.json["error"]["message"]
+        self.assertIn("vaapi", message, r)
+        self.assertIn("no /dev/dri render node", message, r)
         self.assertTrue(self.box.running, "ottboxd is gone:\n" + self.log_tail())
-        r = self.stop_channel(cid)
-        self.assertEqual(r["status"]["state"], "stopped", r)
+        self.assertEqual(self.status(cid)["state"], "stopped")
 
     def test_a_channel_on_auto_runs_on_software(self):
         cid = "on-auto"
