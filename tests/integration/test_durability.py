@@ -1,6 +1,7 @@
 """Acknowledged writes survive kill -9: settings are written with synchronous=FULL, and
 the change and its audit record commit together."""
 
+import http.client
 import os
 import shutil
 import sqlite3
@@ -38,7 +39,8 @@ class Writer(threading.Thread):
             self.sent = n
             try:
                 r = self.client.patch("/api/v1/settings", {"box_name": "w-%d" % n})
-            except OSError as e:  # refused, reset, or closed without an answer
+            except (OSError, http.client.HTTPException) as e:
+                # refused, reset, closed without an answer, or cut off mid-answer
                 self.stopped_by = e
                 return
             if r.status == 200:
