@@ -75,7 +75,7 @@ cppcheck: .config
 		--suppressions-list=tests/cppcheck.supp \
 		-D__GNUC__ -D_GNU_SOURCE -Ifirmware -Idrivers-glue -I$(O)/include \
 		--include=tests/cppcheck-macros.h \
-		firmware drivers-glue tests/unit tests/fuzz
+		firmware drivers-glue tests/unit tests/fuzz tests/hw
 	@for h in firmware/*/*.h drivers-glue/*.h; do \
 		inc=$${h#firmware/}; inc=$${inc#drivers-glue/}; \
 		printf '#include "%s"\n' "$$inc" | $(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
