@@ -49,6 +49,7 @@ lib-y := \
 	firmware/packager/ts.c firmware/packager/memio.c \
 	firmware/access/role.c firmware/access/password.c firmware/access/session.c \
 	firmware/access/ratelimit.c firmware/access/apikey.c firmware/access/bootstrap.c \
+	firmware/access/token.c \
 	firmware/api/router.c firmware/api/errors.c firmware/api/server.c \
 	firmware/api/handlers_system.c firmware/api/handlers_settings.c \
 	firmware/api/handlers_session.c firmware/api/handlers_users.c \
