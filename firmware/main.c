@@ -7,9 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "access/access.h"
+#include "access/token.h"
 #include "api/api.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -499,6 +501,248 @@ static int cmd_transcode(struct options *opts, struct ob_store *store, int argc,
 	return 0;
 }
 
+#define KEY_FILE_MAX 1024
+
+/* Reads one hex secret from a file ("-": standard input), surrounding blanks ignored. Keys
+ * come from a file, not an argument: arguments are readable by every local user in
+ * /proc/PID/cmdline and `ps`, and stay in shell history. */
+static int read_token_key(const char *path, int index, struct ob_token_key *key)
+{
+	char *text = NULL;
+	size_t len = 0;
+	char id[16];
+	char *start;
+	int ret;
+
+	if (strcmp(path, "-") == 0) {
+		text = calloc(1, KEY_FILE_MAX + 1);
+		ret = text ? 0 : OB_ENOMEM;
+		if (ret == 0) {
+			len = fread(text, 1, KEY_FILE_MAX + 1, stdin);
+			ret = len > KEY_FILE_MAX ? OB_ETOOBIG : 0;
+			text[len > KEY_FILE_MAX ? KEY_FILE_MAX : len] = '\0';
+		}
+	} else {
+		ret = ob_read_file(path, KEY_FILE_MAX, &text, &len);
+	}
+	if (ret != 0) {
+		fprintf(stderr, "ottboxd: key file %s: %s\n", path, ob_strerror(ret));
+		goto out;
+	}
+	start = text + strspn(text, " \t\r\n");
+	start[strcspn(start, " \t\r\n")] = '\0';
+	snprintf(id, sizeof(id), "key%d", index);
+	ret = ob_access_token_key_from_hex(id, start, key);
+	if (ret != 0)
+		fprintf(stderr, "ottboxd: key file %s: must hold one secret of %d to %d hex digits "
+				"(an even number)\n",
+			path, 2 * OB_TOKEN_KEY_MIN_BYTES, 2 * OB_TOKEN_KEY_MAX_BYTES);
+out:
+	if (text) {
+		ob_secure_zero(text, len);
+		free(text);
+	}
+	return ret;
+}
+
+/* Seconds since the epoch (or a lifetime) from an option: digits only. */
+static int parse_seconds_option(const char *name, const char *text, int64_t *out)
+{
+	char *end;
+	long long value;
+
+	errno = 0;
+	value = strtoll(text, &end, 10);
+	if (text[0] < '0' || text[0] > '9' || *end || errno != 0 || value < 0) {
+		fprintf(stderr, "ottboxd: --%s: must be a number of seconds\n", name);
+		return OB_EINVAL;
+	}
+	*out = value;
+	return 0;
+}
+
+/* Appends one --acl entry to the '!'-separated list. */
+static int add_acl_entry(char *acl, size_t acl_len, const char *entry)
+{
+	size_t used = strlen(acl);
+
+	if (snprintf(acl + used, acl_len - used, "%s%s", used ? "!" : "", entry) >=
+	    (int)(acl_len - used)) {
+		fprintf(stderr, "ottboxd: --acl: the list is too long\n");
+		return OB_ETOOBIG;
+	}
+	return 0;
+}
+
+static const struct option token_issue_options[] = {
+	{ "key-file", required_argument, NULL, 'k' },
+	{ "acl", required_argument, NULL, 'a' },
+	{ "url", required_argument, NULL, 'u' },
+	{ "start", required_argument, NULL, 's' },
+	{ "window", required_argument, NULL, 'w' },
+	{ "exp", required_argument, NULL, 'e' },
+	{ "id", required_argument, NULL, 'i' },
+	{ "data", required_argument, NULL, 'd' },
+	{ "ip", required_argument, NULL, 'I' },
+	{ "escape-early", no_argument, NULL, 'E' },
+	{ "now", required_argument, NULL, 'n' },
+	{ NULL, 0, NULL, 0 },
+};
+
+#define TOKEN_ISSUE_USAGE \
+	"token-issue --key-file PATH (--acl ACL... | --url PATH) (--window S | --exp T) " \
+	"[--start now|T] [--id ID] [--data DATA] [--ip ADDR] [--escape-early] [--now T]"
+
+/* Issues a playback token the way Akamai's EdgeAuth generators do, for a paywall's tests,
+ * a CDN's setup, or by hand. */
+static int cmd_token_issue(struct options *opts, struct ob_store *store, int argc, char **argv)
+{
+	struct ob_token_params params = { 0 };
+	struct ob_token_key key;
+	char acl[OB_TOKEN_MAX_CHARS + 1] = "";
+	char token[OB_TOKEN_MAX_CHARS + 1];
+	char err[256];
+	const char *key_file = NULL;
+	const char *start = NULL;
+	int64_t now = time(NULL);
+	int ret = 0;
+	int c;
+
+	(void)opts;
+	(void)store;
+	optind = 0;
+	while (ret == 0 && (c = getopt_long(argc, argv, "", token_issue_options, NULL)) != -1) {
+		if (c == 'k')
+			key_file = optarg;
+		else if (c == 'a')
+			ret = add_acl_entry(acl, sizeof(acl), optarg);
+		else if (c == 'u')
+			params.url = optarg;
+		else if (c == 's')
+			start = optarg;
+		else if (c == 'w')
+			ret = parse_seconds_option("window", optarg, &params.window_s);
+		else if (c == 'e')
+			ret = parse_seconds_option("exp", optarg, &params.expiry);
+		else if (c == 'i')
+			params.id = optarg;
+		else if (c == 'd')
+			params.data = optarg;
+		else if (c == 'I')
+			params.ip = optarg;
+		else if (c == 'E')
+			params.escape_early = true;
+		else if (c == 'n')
+			ret = parse_seconds_option("now", optarg, &now);
+		else
+			ret = OB_EINVAL;
+	}
+	if (ret != 0 || optind != argc || !key_file) {
+		fprintf(stderr, "usage: ottboxd " TOKEN_ISSUE_USAGE "\n");
+		return EXIT_USAGE;
+	}
+	params.acl = acl;
+	if (start) {
+		params.has_start = true;
+		if (strcmp(start, "now") == 0)
+			params.start = now;
+		else if (parse_seconds_option("start", start, &params.start) != 0)
+			return EXIT_USAGE;
+	}
+	if (read_token_key(key_file, 1, &key) != 0)
+		return EXIT_USAGE;
+	ret = ob_access_token_issue(&key, &params, now, token, sizeof(token), err, sizeof(err));
+	ob_secure_zero(&key, sizeof(key));
+	if (ret != 0) {
+		fprintf(stderr, "ottboxd: no token issued: %s\n", err);
+		return EXIT_USAGE;
+	}
+	printf("%s\n", token);
+	return 0;
+}
+
+static const struct option token_verify_options[] = {
+	{ "key-file", required_argument, NULL, 'k' },
+	{ "path", required_argument, NULL, 'p' },
+	{ "ip", required_argument, NULL, 'I' },
+	{ "now", required_argument, NULL, 'n' },
+	{ "skew", required_argument, NULL, 's' },
+	{ "escape-early", no_argument, NULL, 'E' },
+	{ NULL, 0, NULL, 0 },
+};
+
+#define TOKEN_VERIFY_USAGE \
+	"token-verify TOKEN --key-file PATH... --path PATH [--ip ADDR] [--now T] [--skew S] " \
+	"[--escape-early]"
+
+/* Decides on a token as the origin will: prints the reason ("ok", "expired", ...); exit 0
+ * when it opens the path, 1 when denied. */
+static int cmd_token_verify(struct options *opts, struct ob_store *store, int argc, char **argv)
+{
+	struct ob_token_request request = { .now_s = time(NULL) };
+	struct ob_token_policy policy = { .skew_s = OB_TOKEN_SKEW_DEFAULT_S };
+	struct ob_token_verdict verdict;
+	struct ob_token_ring *ring = NULL;
+	struct ob_token_key key;
+	const char *key_files[OB_TOKEN_RING_MAX];
+	enum ob_token_result result;
+	size_t n_keys = 0;
+	int ret = 0;
+	int c;
+
+	(void)opts;
+	(void)store;
+	optind = 0;
+	while (ret == 0 && (c = getopt_long(argc, argv, "", token_verify_options, NULL)) != -1) {
+		if (c == 'k' && n_keys < OB_TOKEN_RING_MAX)
+			key_files[n_keys++] = optarg;
+		else if (c == 'p')
+			request.path = optarg;
+		else if (c == 'I')
+			request.client_addr = optarg;
+		else if (c == 'n')
+			ret = parse_seconds_option("now", optarg, &request.now_s);
+		else if (c == 's')
+			ret = parse_seconds_option("skew", optarg, &policy.skew_s);
+		else if (c == 'E')
+			policy.escape_url = true;
+		else
+			ret = OB_EINVAL;
+	}
+	if (ret != 0 || optind != argc - 1 || n_keys == 0 || !request.path ||
+	    policy.skew_s > OB_TOKEN_SKEW_MAX_S) {
+		fprintf(stderr, "usage: ottboxd " TOKEN_VERIFY_USAGE "\n"
+				"  (at most %d key files; skew at most %d s)\n",
+			OB_TOKEN_RING_MAX, OB_TOKEN_SKEW_MAX_S);
+		return EXIT_USAGE;
+	}
+	ring = ob_access_token_ring_new();
+	if (!ring)
+		return 1;
+	for (size_t i = 0; i < n_keys && ret == 0; i++) {
+		ret = read_token_key(key_files[i], (int)i + 1, &key);
+		if (ret == 0)
+			ret = ob_access_token_ring_add(ring, &key);
+		ob_secure_zero(&key, sizeof(key));
+	}
+	if (ret != 0) {
+		ob_access_token_ring_free(&ring);
+		return EXIT_USAGE;
+	}
+	policy.ring = ring;
+	result = ob_access_token_verify(&policy, argv[optind], strlen(argv[optind]), &request,
+					&verdict);
+	printf("%s\n", ob_access_token_reason(result));
+	if (result == OB_TOKEN_OK)
+		fprintf(stderr, "ottboxd: token opens %s (signed with %s, key %d of %zu)\n",
+			request.path, key_files[verdict.key_index], verdict.key_index + 1, n_keys);
+	else
+		fprintf(stderr, "ottboxd: token denied for %s: %s\n", request.path,
+			ob_access_token_reason(result));
+	ob_access_token_ring_free(&ring);
+	return result == OB_TOKEN_OK ? 0 : 1;
+}
+
 static const struct command commands[] = {
 	{ "user", "add", "user add NAME --role ROLE --password-stdin [--must-change]", true,
 	  cmd_user_add },
@@ -513,6 +757,8 @@ static const struct command commands[] = {
 	{ NULL, "probe", "probe", false, cmd_probe },
 	{ NULL, "transcode", "transcode INPUT --ladder NAME --out DIR [--segment-seconds N]", false,
 	  cmd_transcode },
+	{ NULL, "token-issue", TOKEN_ISSUE_USAGE, false, cmd_token_issue },
+	{ NULL, "token-verify", TOKEN_VERIFY_USAGE, false, cmd_token_verify },
 	{ NULL, "version", "version", false, cmd_version },
 };
 
