@@ -254,7 +254,7 @@ int ob_access_token_parse(const char *text, size_t len, struct ob_token *out)
 			return OB_EINVAL;
 		pos += field_len + 1;
 	}
-	return seen & (1u << FIELD_EXP) ? 0 : OB_EINVAL;
+	return (seen & (1u << FIELD_EXP)) ? 0 : OB_EINVAL;
 }
 
 /* ---- keys ---- */
@@ -463,7 +463,7 @@ enum ob_token_result ob_access_token_verify(const struct ob_token_policy *policy
 					    const struct ob_token_request *request,
 					    struct ob_token_verdict *verdict)
 {
-	struct ob_token_verdict scratch;
+	struct ob_token_verdict scratch = { .key_index = -1 };
 	struct ob_token_verdict *v = verdict ? verdict : &scratch;
 	char path[OB_TOKEN_PATH_MAX + 1];
 	char escaped[URL_ESCAPED_MAX + 1];
@@ -864,14 +864,13 @@ static int take_value(const char *value, size_t len, char *out, size_t out_len)
 
 	if (len > QUERY_VALUE_MAX)
 		return OB_ETOOBIG;
-	if (memchr(value, FIELD_DELIMITER, len)) {
-		if (len >= cap)
-			return OB_ETOOBIG;
-		memcpy(out, value, len);
-		out[len] = '\0';
-		return 0;
-	}
-	return percent_decode(value, len, out, cap, &n);
+	if (!memchr(value, FIELD_DELIMITER, len))
+		return percent_decode(value, len, out, cap, &n);
+	if (len + 1 > cap)
+		return OB_ETOOBIG;
+	memcpy(out, value, len);
+	out[len] = '\0';
+	return 0;
 }
 
 /* The value of name in a query string ("a=1&name=VALUE"); a second occurrence is refused. */
