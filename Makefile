@@ -62,6 +62,7 @@ test: deps-test
 # failed to run. BENCH_ARGS passes options on, e.g. BENCH_ARGS="--repeat 3 --seconds 30".
 BENCH_ARGS ?=
 bench: all
+	@$(BUILD_MAKE) bench-bins
 	/usr/bin/python3 tests/bench/bench.py $(BENCH_ARGS)
 
 unit: .config
@@ -75,7 +76,7 @@ cppcheck: .config
 		--suppressions-list=tests/cppcheck.supp \
 		-D__GNUC__ -D_GNU_SOURCE -Ifirmware -Idrivers-glue -I$(O)/include \
 		--include=tests/cppcheck-macros.h \
-		firmware drivers-glue tests/unit tests/fuzz tests/hw
+		firmware drivers-glue tests/unit tests/fuzz tests/hw tests/bench
 	@for h in firmware/*/*.h drivers-glue/*.h; do \
 		inc=$${h#firmware/}; inc=$${inc#drivers-glue/}; \
 		printf '#include "%s"\n' "$$inc" | $(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \

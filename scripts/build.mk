@@ -78,8 +78,10 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/unit/%)
 UNIT_BINS_ASAN := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/unit-asan/%)
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_REPLAY := $(FUZZ_SRCS:tests/fuzz/%.c=$(O)/tests/fuzz-replay/%)
+BENCH_SRCS := $(sort $(wildcard tests/bench/*_bench.c))
+BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(O)/tests/bench/%)
 
-.PHONY: all firmware www unit-bins fuzz-bins asan-daemon
+.PHONY: all firmware www unit-bins fuzz-bins bench-bins asan-daemon
 all: firmware www
 
 firmware: $(O)/bin/ottboxd $(tls-shim-y)
@@ -149,6 +151,13 @@ $(O)/tests/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay.c $(BUILD)-asan/libot
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN_FLAGS) -Wno-missing-prototypes -o $@ $< \
 		tests/fuzz/replay.c $(BUILD)-asan/libottbox.a $(LDLIBS)
+
+# Micro-benchmarks against the optimised library (no sanitizers), run by `make bench`.
+bench-bins: $(BENCH_BINS)
+$(O)/tests/bench/%: tests/bench/%.c $(BUILD)/libottbox.a $(GEN)/autoconf.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(BUILD)/libottbox.a \
+		$(LDLIBS)
 
 -include $(lib-objs:.o=.d) $(lib-objs-asan:.o=.d) $(BUILD)/firmware/main.d \
 	$(BUILD)-asan/firmware/main.d

@@ -14,12 +14,16 @@ to run (a step this build does not have yet is reported as not available and ski
    the rung's HLS playlist, scaled back to the source size (bicubic), ffmpeg's psnr filter.
 4. Time to first segment: a real ottboxd on a temporary data directory and a free port,
    a channel on test://pattern, then POST .../start and a poll for live/<id>/master.m3u8.
+5. Token verification: $O/tests/bench/token_bench (tests/bench/token_bench.c, built by
+   `make bench`), the median cost of verifying a typical ACL token against a 2-key ring,
+   signed by the first key and by the second (which costs both MACs).
 
 The ladder comes from the daemon itself (GET /api/v1/ladders/1080p-5, defaults filled in);
 the copy below is used only when the daemon cannot be asked.
 
 Options: --seconds N (source length), --repeat N (median of N runs), --ottboxd PATH
-(default $OTTBOXD or $O/bin/ottboxd), --skip-psnr, --skip-ttfs, --verbose (print commands).
+(default $OTTBOXD or $O/bin/ottboxd), --skip-psnr, --skip-ttfs, --skip-token, --verbose
+(print commands).
 """
 
 import argparse
@@ -58,6 +62,8 @@ TARGET_CPU_RATIO = 1.0
 TARGET_UTILISATION = 0.95
 TARGET_PSNR_DB = 0.1
 TARGET_TTFS_EXTRA_S = 1.5
+TARGET_TOKEN_VERIFY_US = 2.0
+TOKEN_BENCH = os.path.join(OUT_ROOT, "tests", "bench", "token_bench")
 
 # Above this many cores busy with other processes during a run, the figures get a note.
 OTHERS_NOTE = 0.10
@@ -484,6 +490,25 @@ def time_to_first_segment(binary):
 
 # ---- the report ----
 
+def token_verification():
+    """[(key number, median ns, p90 ns, iterations)] from token_bench's lines
+    "key=N median_ns=X p90_ns=Y iterations=Z"."""
+    if not os.access(TOKEN_BENCH, os.X_OK):
+        raise NotAvailable("%s is not built (`make bench` builds it)"
+                           % os.path.relpath(TOKEN_BENCH, REPO_ROOT))
+    run = subprocess.run([TOKEN_BENCH], capture_output=True, text=True, timeout=300)
+    if run.returncode != 0:
+        raise ToolFailed("token_bench exited with %d:\n%s" % (run.returncode, tail(run.stderr)))
+    rows = []
+    for line in run.stdout.splitlines():
+        fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+        rows.append((int(fields["key"]), float(fields["median_ns"]), float(fields["p90_ns"]),
+                     int(fields["iterations"])))
+    if not rows:
+        raise ToolFailed("token_bench printed nothing")
+    return rows
+
+
 def tool_row(name, run, ncores, media_s):
     util = run.cpu / (ncores * run.wall)
     others = "%6.2f" % run.others if run.others is not None else "%6s" % "?"
@@ -508,6 +533,7 @@ def main():
     parser.add_argument("--ffprobe", default="ffprobe")
     parser.add_argument("--skip-psnr", action="store_true")
     parser.add_argument("--skip-ttfs", action="store_true")
+    parser.add_argument("--skip-token", action="store_true")
     parser.add_argument("-v", "--verbose", action="store_true", help="print the commands")
     args = parser.parse_args()
     if args.repeat < 1 or args.seconds < SEGMENT_SECONDS:
@@ -620,6 +646,23 @@ def main():
         except (ToolFailed, ottbox.DaemonError, AssertionError, OSError, RuntimeError) as e:
             say("  ottbox channel start: failed: %s" % e)
             failed.append("channel start")
+
+    # -- token verification --
+    if not args.skip_token:
+        progress("token verification")
+        say("")
+        say("token verification (EdgeAuth 2.0, HMAC-SHA256 with mbedTLS, ACL token, 2-key ring)")
+        try:
+            for key, median, p90, iterations in token_verification():
+                say("  signed by key %d of 2   median %5.2f \u00b5s  p90 %5.2f \u00b5s   "
+                    "\u2264 %.1f   %s   (%d verifications)"
+                    % (key, median / 1000, p90 / 1000, TARGET_TOKEN_VERIFY_US,
+                       mark(median / 1000 <= TARGET_TOKEN_VERIFY_US), iterations))
+        except NotAvailable as e:
+            say("  not available in this build (%s)" % e)
+        except (ToolFailed, OSError, subprocess.TimeoutExpired, KeyError, ValueError) as e:
+            say("  token verification: failed: %s" % e)
+            failed.append("token verification")
 
     say("")
     if failed:
