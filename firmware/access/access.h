@@ -1,5 +1,6 @@
 /* Admin access: roles, password hashing and policy, console sessions, the login rate
- * limiter and API key tokens. Playback tokens and entitlement join this module later. */
+ * limiter and API key tokens. Playback tokens are in access/token.h; entitlement joins this
+ * module later. */
 #ifndef OB_ACCESS_ACCESS_H
 #define OB_ACCESS_ACCESS_H
 
