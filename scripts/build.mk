@@ -163,6 +163,9 @@ $(O)/tests/bench/%: tests/bench/%.c $(BUILD)/libottbox.a $(GEN)/autoconf.h
 	$(BUILD)-asan/firmware/main.d
 
 # For tools that build the library their own way (scripts/fuzz.sh).
-.PHONY: print-lib-srcs
+.PHONY: print-lib-srcs print-build-flags
 print-lib-srcs:
 	@echo $(lib-y)
+# The preprocessor flags and libraries the sources need (the hardware backends' too).
+print-build-flags:
+	@echo $(filter-out -DOB_VERSION=% -DOB_BUILD_ID=%,$(CPPFLAGS)) $(LDLIBS)

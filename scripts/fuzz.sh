@@ -12,15 +12,16 @@ if ! command -v clang >/dev/null || [ ! -f "$(clang -print-file-name=libclang_rt
 fi
 make --no-print-directory -f scripts/build.mk O="$O" "$O/include/generated/autoconf.h" >/dev/null
 lib=$(make --no-print-directory -s -f scripts/build.mk O="$O" print-lib-srcs)
+# The configuration's include paths and libraries (libva, libvpl, libavformat, ... as the
+# enabled backends need them), from the build itself.
+flags=$(make --no-print-directory -s -f scripts/build.mk O="$O" print-build-flags)
 mkdir -p "$O/fuzz"
 for harness in tests/fuzz/fuzz_*.c; do
 	name=$(basename "$harness" .c)
 	bin="$O/fuzz/$name"
 	clang -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
-		-Ifirmware -Idrivers-glue -I"$O/include" -DOB_VERSION='"fuzz"' -DOB_BUILD_ID='"fuzz"' \
-		-o "$bin" "$harness" $lib \
-		-lcivetweb -lmbedx509 -lmbedtls -lmbedcrypto -largon2 -ljansson -lsqlite3 \
-		-lavcodec -lavutil -pthread
+		-DOB_VERSION='"fuzz"' -DOB_BUILD_ID='"fuzz"' \
+		-o "$bin" "$harness" $lib $flags -pthread
 	mkdir -p "$O/fuzz/corpus/$name"
 	echo "fuzz: $name for ${seconds}s"
 	"$bin" -max_total_time="$seconds" -artifact_prefix="$O/fuzz/" \
