@@ -61,6 +61,14 @@ int ob_hw_setup_option_int(struct ob_hw_encoder_setup *setup, const char *key, i
  * OB_ETOOBIG. */
 int ob_hw_system_chain(const struct ob_hw_encode_params *params, char *out, size_t out_len);
 
+/* Writes a hardware backend's chain for a rung (see scale_filter in hw.h): scaler (a filter
+ * taking w=, h= and format=, e.g. "scale_vaapi") on the device, reached by upload (e.g.
+ * "hwupload") from system memory, left by "hwdownload" for a CPU encoder, and the system
+ * chain when neither side is on the device. Surfaces are nv12 (p010 for main10). 0 or
+ * OB_ETOOBIG. */
+int ob_hw_device_chain(const struct ob_hw_encode_params *params, bool in_device, bool out_device,
+		       const char *scaler, const char *upload, char *out, size_t out_len);
+
 /* snprintf into out: 0, or OB_ETOOBIG when it does not fit. */
 int ob_hw_format_chain(char *out, size_t out_len, const char *format, ...)
 	__attribute__((format(printf, 3, 4)));

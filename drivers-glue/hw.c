@@ -265,6 +265,26 @@ int ob_hw_system_chain(const struct ob_hw_encode_params *p, char *out, size_t ou
 				  ob_hw_is_main10(p) ? "yuv420p10le" : "yuv420p");
 }
 
+int ob_hw_device_chain(const struct ob_hw_encode_params *p, bool in_device, bool out_device,
+		       const char *scaler, const char *upload, char *out, size_t out_len)
+{
+	bool ten = ob_hw_is_main10(p);
+	const char *surface = ten ? "p010" : "nv12";
+
+	if (!in_device && !out_device)
+		return ob_hw_system_chain(p, out, out_len);
+	if (in_device && out_device)
+		return ob_hw_format_chain(out, out_len, "%s=w=%d:h=%d:format=%s", scaler, p->width,
+					  p->height, surface);
+	if (in_device)
+		return ob_hw_format_chain(out, out_len,
+					  "%s=w=%d:h=%d:format=%s,hwdownload,format=%s,format=%s",
+					  scaler, p->width, p->height, surface, surface,
+					  ten ? "yuv420p10le" : "yuv420p");
+	return ob_hw_format_chain(out, out_len, "format=%s,%s,%s=w=%d:h=%d:format=%s", surface,
+				  upload, scaler, p->width, p->height, surface);
+}
+
 /* The pixel format codec decodes to on a device of type, or AV_PIX_FMT_NONE when it has
  * no hardware decoding there. */
 static enum AVPixelFormat device_format(const AVCodec *codec, enum AVHWDeviceType type)

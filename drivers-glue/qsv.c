@@ -398,24 +398,10 @@ static int qsv_open_encoder(const struct ob_hw_encode_params *p, AVBufferRef *fr
 static int qsv_scale_filter(const struct ob_hw_encode_params *p, bool in_device,
 			    bool out_device, char *out, size_t out_len)
 {
-	bool ten = ob_hw_is_main10(p);
-	const char *surface = ten ? "p010" : "nv12";
+	char upload[48];
 
-	if (!in_device && !out_device)
-		return ob_hw_system_chain(p, out, out_len);
-	if (in_device && out_device)
-		return ob_hw_format_chain(out, out_len, "vpp_qsv=w=%d:h=%d:format=%s", p->width,
-					  p->height, surface);
-	if (in_device)
-		return ob_hw_format_chain(out, out_len,
-					  "vpp_qsv=w=%d:h=%d:format=%s,hwdownload,format=%s,"
-					  "format=%s",
-					  p->width, p->height, surface, surface,
-					  ten ? "yuv420p10le" : "yuv420p");
-	return ob_hw_format_chain(out, out_len,
-				  "format=%s,hwupload=extra_hw_frames=%d,"
-				  "vpp_qsv=w=%d:h=%d:format=%s",
-				  surface, UPLOAD_EXTRA_FRAMES, p->width, p->height, surface);
+	snprintf(upload, sizeof(upload), "hwupload=extra_hw_frames=%d", UPLOAD_EXTRA_FRAMES);
+	return ob_hw_device_chain(p, in_device, out_device, "vpp_qsv", upload, out, out_len);
 }
 
 const struct ob_hw_backend ob_hw_qsv = {

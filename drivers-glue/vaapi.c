@@ -409,23 +409,8 @@ static int vaapi_open_encoder(const struct ob_hw_encode_params *p, AVBufferRef *
 static int vaapi_scale_filter(const struct ob_hw_encode_params *p, bool in_device,
 			      bool out_device, char *out, size_t out_len)
 {
-	bool ten = ob_hw_is_main10(p);
-	const char *surface = ten ? "p010" : "nv12";
-
-	if (!in_device && !out_device)
-		return ob_hw_system_chain(p, out, out_len);
-	if (in_device && out_device)
-		return ob_hw_format_chain(out, out_len, "scale_vaapi=w=%d:h=%d:format=%s",
-					  p->width, p->height, surface);
-	if (in_device)
-		return ob_hw_format_chain(out, out_len,
-					  "scale_vaapi=w=%d:h=%d:format=%s,hwdownload,format=%s,"
-					  "format=%s",
-					  p->width, p->height, surface, surface,
-					  ten ? "yuv420p10le" : "yuv420p");
-	return ob_hw_format_chain(out, out_len,
-				  "format=%s,hwupload,scale_vaapi=w=%d:h=%d:format=%s", surface,
-				  p->width, p->height, surface);
+	return ob_hw_device_chain(p, in_device, out_device, "scale_vaapi", "hwupload", out,
+				  out_len);
 }
 
 const struct ob_hw_backend ob_hw_vaapi = {

@@ -57,17 +57,6 @@ const char *ob_access_token_reason(enum ob_token_result result)
 	return "unknown";
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The byte of the escape at text[0..2] ("%XX"), or -1 when it is not one; len bytes follow
  * text[0] inclusive. */
 static int escaped_byte(const char *text, size_t len)
@@ -76,8 +65,8 @@ static int escaped_byte(const char *text, size_t len)
 
 	if (len < 3 || text[0] != '%')
 		return -1;
-	hi = hex_digit(text[1]);
-	lo = hex_digit(text[2]);
+	hi = ob_hex_digit(text[1]);
+	lo = ob_hex_digit(text[2]);
 	return hi < 0 || lo < 0 ? -1 : hi << 4 | lo;
 }
 
@@ -169,7 +158,7 @@ static int parse_mac(const char *text, size_t len, unsigned char mac[OB_TOKEN_MA
 		if (!((text[i] >= '0' && text[i] <= '9') || (text[i] >= 'a' && text[i] <= 'f')))
 			return OB_EINVAL;
 	for (size_t i = 0; i < OB_TOKEN_MAC_BYTES; i++)
-		mac[i] = (unsigned char)(hex_digit(text[2 * i]) << 4 | hex_digit(text[2 * i + 1]));
+		mac[i] = (unsigned char)(ob_hex_digit(text[2 * i]) << 4 | ob_hex_digit(text[2 * i + 1]));
 	return 0;
 }
 

@@ -50,7 +50,7 @@ void ob_hex_encode(const unsigned char *in, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
-static int hex_value(char c)
+int ob_hex_digit(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -68,8 +68,8 @@ int ob_hex_decode(const char *in, unsigned char *out, size_t out_len)
 
 		if (!in[2 * i] || !in[2 * i + 1])
 			return OB_EINVAL;
-		hi = hex_value(in[2 * i]);
-		lo = hex_value(in[2 * i + 1]);
+		hi = ob_hex_digit(in[2 * i]);
+		lo = ob_hex_digit(in[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return OB_EINVAL;
 		out[i] = (unsigned char)(hi << 4 | lo);

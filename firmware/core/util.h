@@ -21,6 +21,9 @@ void ob_time_iso8601(int64_t wall_ms, char *out, size_t out_len);
 /* Lowercase hex of len bytes into out (2*len+1 bytes, NUL-terminated). */
 void ob_hex_encode(const unsigned char *in, size_t len, char *out);
 
+/* The value of one hex digit (either case), or -1 when c is not one. */
+int ob_hex_digit(char c);
+
 /* Decodes exactly out_len bytes from 2*out_len hex digits; returns 0 or OB_EINVAL. */
 int ob_hex_decode(const char *in, unsigned char *out, size_t out_len);
 
