@@ -1445,6 +1445,17 @@ out:
 
 /* ---- failback: while the backup is on air, watch for the primary ---- */
 
+/* An input the run can switch to: it has audio when the run has an audio track. */
+static bool carries_what_the_run_needs(struct ob_run *run, struct ob_input *in)
+{
+	bool audio;
+
+	pthread_mutex_lock(&run->status_lock);
+	audio = run->has_audio_track;
+	pthread_mutex_unlock(&run->status_lock);
+	return !audio || ob_input_info(in)->has_audio;
+}
+
 static void *prober_main(void *arg)
 {
 	struct ob_run *run = arg;
@@ -1457,7 +1468,15 @@ static void *prober_main(void *arg)
 		int64_t since;
 		bool healthy = true;
 
-		if (ob_input_open(&run->input_opts[2], &in, err, sizeof(err)) != 0) {
+		if (ob_input_open(&run->input_opts[2], &in, err, sizeof(err)) == 0 &&
+		    !carries_what_the_run_needs(run, in)) {
+			/* Opened while the source was starting (its audio not seen yet, say):
+			 * failing back to it would leave the channel silent. Try again. */
+			ob_info(MODULE, "channel \"%s\": the primary input is back without its "
+					"audio; not failing back to it yet", run->id);
+			ob_input_close(&in);
+		}
+		if (!in) {
 			for (int i = 0; i < PRIMARY_PROBE_EVERY_MS / 100 && !atomic_load(&run->prober_stop); i++)
 				nap(run, 100);
 			continue;
