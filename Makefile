@@ -6,7 +6,8 @@
 #   make                     build under output/ (ottboxd at output/bin/ottboxd)
 #   make run                 install what is missing, build, start the box here
 #   make test                install what is missing, build, run every test
-#   make bench               build, then time `ottboxd transcode` against ffmpeg (figures only)
+#   make bench               install what is missing, build, then time ottboxd against ffmpeg
+#                            and its origin against nginx (figures only)
 #   make clean / distclean   remove output/ (and .config)
 
 O ?= output
@@ -18,8 +19,8 @@ BUILD_MAKE = $(MAKE) --no-print-directory -f scripts/build.mk
 RUN_DATA_DIR ?= $(O)/data
 RUN_LISTEN ?= 127.0.0.1:8080
 
-.PHONY: all firmware deps deps-test run test bench unit cppcheck integration fuzz-replay fuzz \
-	configs menuconfig savedefconfig olddefconfig clean distclean help
+.PHONY: all firmware deps deps-test deps-bench run test bench unit cppcheck integration \
+	fuzz-replay fuzz configs menuconfig savedefconfig olddefconfig clean distclean help
 
 all: .config
 	@$(BUILD_MAKE) all
@@ -46,6 +47,9 @@ deps:
 deps-test:
 	@scripts/deps.sh test
 
+deps-bench:
+	@scripts/deps.sh bench
+
 run: deps
 	@$(MAKE) --no-print-directory all
 	@echo "ottbox: starting on http://$(RUN_LISTEN)/ with data in $(RUN_DATA_DIR) (Ctrl-C stops it)"
@@ -58,10 +62,12 @@ test: deps-test
 	@$(MAKE) --no-print-directory unit cppcheck fuzz-replay configs integration
 	@echo "ottbox: all tests passed"
 
-# Figures, not a test: prints ottbox against one ffmpeg process and exits 0 unless a tool
-# failed to run. BENCH_ARGS passes options on, e.g. BENCH_ARGS="--repeat 3 --seconds 30".
+# Figures, not a test: prints ottbox against one ffmpeg process and its origin against nginx,
+# and exits 0 unless a tool failed to run. BENCH_ARGS passes options on, e.g.
+# BENCH_ARGS="--repeat 3 --seconds 30" or BENCH_ARGS="--only origin".
 BENCH_ARGS ?=
-bench: all
+bench: deps-bench
+	@$(MAKE) --no-print-directory all
 	@$(BUILD_MAKE) bench-bins
 	/usr/bin/python3 tests/bench/bench.py $(BENCH_ARGS)
 

@@ -1,7 +1,7 @@
 #!/bin/bash
-# Installs what the build (run) or the tests (test) need and is missing: Debian packages
-# with apt-get, npm packages from the lock file. Quick when everything is there; prints the
-# exact command instead when not root.
+# Installs what the build (run), the tests (test) or the bench (bench) need and is missing:
+# Debian packages with apt-get, npm packages from the lock file (tests only). Quick when
+# everything is there; prints the exact command instead when not root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,8 +16,16 @@ test_pkgs=(
 	libcmocka-dev cppcheck sqlite3 curl python3-yaml
 	chromium nodejs npm ffmpeg
 )
-pkgs=("${run_pkgs[@]}")
-[ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
+# The bench: ffmpeg for the transcode comparison; wrk for the origin's load and nginx as its
+# static-file reference (the light build; the bench runs its own nginx from a temporary
+# config as the calling user and never uses the package's service).
+bench_pkgs=(ffmpeg wrk nginx-light)
+case "$mode" in
+run) pkgs=("${run_pkgs[@]}") ;;
+test) pkgs=("${run_pkgs[@]}" "${test_pkgs[@]}") ;;
+bench) pkgs=("${run_pkgs[@]}" "${bench_pkgs[@]}") ;;
+*) echo "usage: $0 [run|test|bench]" >&2; exit 2 ;;
+esac
 
 # What installed packages provide counts as there too: a nodejs built with its own npm
 # provides npm, and conflicts with Debian's npm package.
