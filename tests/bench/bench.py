@@ -1,5 +1,8 @@
 #!/usr/bin/python3
-"""make bench: how ottboxd's transcode compares with one ffmpeg process doing the same work.
+"""make bench: ottboxd's transcode against one ffmpeg process, its origin against nginx.
+
+The transcode is compared with one ffmpeg process doing the same work, the playback origin
+with nginx serving the same files statically.
 
 Prints figures and ratios against targets; it is not a test. It exits 0 unless a tool failed
 to run (a step this build does not have yet is reported as not available and skipped).
@@ -17,22 +20,44 @@ to run (a step this build does not have yet is reported as not available and ski
 5. Token verification: $O/tests/bench/token_bench (tests/bench/token_bench.c, built by
    `make bench`), the median cost of verifying a typical ACL token against a 2-key ring,
    signed by the first key and by the second (which costs both MACs).
+6. Origin throughput: a real ottboxd runs a premium channel (test://pattern 1280x720@30,
+   ladder 720p-3, 2 s segments) until every track has 10 segments, then stops it: its files
+   stay on disk unchanged and nothing encodes during the load. A public channel, never
+   started, gets the same files as hard links. The box generates a key and issues a playback
+   token (POST /api/v1/access/keys, POST /api/v1/playback-tokens). nginx (a config of its
+   own in a temporary directory, in the foreground, as the calling user: worker_processes
+   auto, sendfile, tcp_nopush, keep-alive, no access log) serves DATA_DIR/live statically
+   under /premium/live/ and /live/. wrk (-t2 -c16, a Lua script cycling through every media
+   segment of every track) loads each in turn: nginx with the premium requests (the token
+   in the query, which nginx ignores), the box's premium path with the token, the box's
+   public path without one (the token check's cost is the difference), --origin-rounds
+   times; the median round of each is printed (requests/s, MiB/s, latency p50/p99, failed
+   answers, the server's CPU time per request) and the ratio of the box's requests/s to
+   nginx's (the median of the rounds' ratios) against the 0.5 target. A build without
+   playback tokens measures the public path only, with no target.
 
 The ladder comes from the daemon itself (GET /api/v1/ladders/1080p-5, defaults filled in);
 the copy below is used only when the daemon cannot be asked.
 
 Options: --seconds N (source length), --repeat N (median of N runs), --ottboxd PATH
-(default $OTTBOXD or $O/bin/ottboxd), --skip-psnr, --skip-ttfs, --skip-token, --verbose
-(print commands).
+(default $OTTBOXD or $O/bin/ottboxd), --only SECTION[,SECTION] (of transcode, psnr, ttfs,
+token, origin), --skip-transcode, --skip-psnr, --skip-ttfs, --skip-token, --skip-origin,
+--origin-seconds N (each wrk run, default 5), --origin-rounds N (default 3),
+--origin-connections N (default 16: one per CivetWeb worker thread of the host build, which
+holds a connection for as long as it is kept alive), --verbose (print commands).
 """
 
 import argparse
 import concurrent.futures
+import http.client
+import json
 import os
+import pwd
 import re
 import shlex
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -85,6 +110,9 @@ FALLBACK_LADDER = {
 }
 
 OK, NO = "\u2713", "\u2717"
+
+# The sections, in the order they run (--only picks some, --skip-NAME leaves one out).
+SECTIONS = ("transcode", "psnr", "ttfs", "token", "origin")
 
 
 class NotAvailable(Exception):
@@ -488,6 +516,433 @@ def time_to_first_segment(binary):
         shutil.rmtree(box.data_dir, ignore_errors=True)
 
 
+# ---- origin throughput ----
+
+ORIGIN_CHANNEL = "bench"                # premium; encoded, then stopped with its files kept
+ORIGIN_PUBLIC_CHANNEL = "bench-public"  # public, never started: the same files, hard-linked
+ORIGIN_LADDER = "720p-3"
+ORIGIN_SEGMENT_SECONDS = 2
+ORIGIN_SEGMENTS = 10                    # media segments per track before the channel stops
+ORIGIN_GIVE_UP_S = 120.0
+ORIGIN_TOKEN_TTL_S = 3600
+ORIGIN_WRK_THREADS = 2
+ORIGIN_CONNECTIONS = 16
+ORIGIN_ROUNDS = 3
+ORIGIN_WARMUP_S = 2
+ORIGIN_SECONDS = 5
+ORIGIN_DOC = {"id": ORIGIN_CHANNEL, "name": "bench origin",
+              "input": {"url": "test://pattern?size=1280x720&rate=30"}, "ladder": ORIGIN_LADDER,
+              "access": "premium", "segment_seconds": ORIGIN_SEGMENT_SECONDS,
+              "live_window_segments": 30}
+TARGET_ORIGIN_RATIO = 0.5
+
+# wrk's script: every thread cycles through the same list of paths (each from its own
+# offset) and prints one machine-readable line at the end. %s: the Lua list of paths.
+WRK_SCRIPT = """
+local paths = {%s}
+local threads = 0
+local i = 0
+
+function setup(thread)
+  thread:set("offset", threads * 7)
+  threads = threads + 1
+end
+
+function init(args)
+  i = offset or 0
+end
+
+function request()
+  i = i %% #paths + 1
+  return wrk.format("GET", paths[i])
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("BENCH requests=%%d bytes=%%d duration_us=%%d p50_us=%%d " ..
+    "p99_us=%%d connect=%%d read=%%d write=%%d status=%%d timeout=%%d\\n", summary.requests,
+    summary.bytes, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+
+NGINX_CONF = """# ottbox bench: nginx serving the origin's files statically
+daemon off;
+master_process on;
+worker_processes {workers};
+{user}pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{
+    worker_connections 1024;
+}}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_timeout 65s;
+    keepalive_requests 1000000;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    types {{
+        video/mp4 mp4 m4s;
+        application/vnd.apple.mpegurl m3u8;
+        application/dash+xml mpd;
+    }}
+    default_type application/octet-stream;
+    server {{
+        listen 127.0.0.1:{port};
+        location /premium/live/ {{
+            alias {live}/;
+        }}
+        location /live/ {{
+            alias {live}/;
+        }}
+    }}
+}}
+"""
+NGINX_SETTINGS = ("worker_processes {workers}, sendfile on, tcp_nopush on, keep-alive "
+                  "(keepalive_requests 1000000), access_log off, open_file_cache off")
+
+
+class Load:
+    """One wrk run: requests/s, MiB/s, latency p50 and p99 (ms), failed requests, the
+    server's CPU per request (its processes' user+sys over the run, \u00b5s) and others: the
+    cores that neither the server nor wrk kept busy meanwhile."""
+
+    def __init__(self, fields, server_cpu, others):
+        seconds = fields["duration_us"] / 1e6
+        self.requests = fields["requests"]
+        self.rps = self.requests / seconds
+        self.mib_s = fields["bytes"] / seconds / (1 << 20)
+        self.p50_ms = fields["p50_us"] / 1000.0
+        self.p99_ms = fields["p99_us"] / 1000.0
+        self.errors = sum(fields[k] for k in ("connect", "read", "write", "status", "timeout"))
+        self.cpu_us = server_cpu / max(self.requests, 1) * 1e6 if server_cpu is not None \
+            else None
+        self.others = others
+
+
+def process_cpu_seconds(pids):
+    """user+sys CPU seconds of these processes (all their threads) so far, or None."""
+    total = 0
+    try:
+        for pid in pids:
+            with open("/proc/%d/stat" % pid, encoding="ascii") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    except (OSError, ValueError, IndexError):
+        return None
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid):
+    """The process ids whose parent is pid."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name, encoding="ascii") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
+def run_wrk(url, script, seconds, connections, server_pids, log_path, verbose):
+    """Loads url with wrk running script; returns a Load."""
+    argv = ["wrk", "-t%d" % ORIGIN_WRK_THREADS, "-c%d" % connections, "-d%ds" % seconds,
+            "--timeout", "5s", "-s", script, url]
+    if verbose:
+        say("  $ " + shlex.join(argv))
+    with open(log_path, "wb") as log:
+        cpu, busy = process_cpu_seconds(server_pids), busy_cpu_seconds()
+        started = time.monotonic()
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.monotonic() - started
+        cpu_after, busy_after = process_cpu_seconds(server_pids), busy_cpu_seconds()
+    output = read_text(log_path)
+    m = re.search(r"^BENCH (.*)$", output, re.M)
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0 or not m:
+        raise ToolFailed("wrk exited with %d:\n%s" % (code, tail(output)))
+    fields = {k: int(v) for k, v in (part.split("=", 1) for part in m.group(1).split())}
+    if fields["requests"] == 0:
+        raise ToolFailed("wrk made no request against %s:\n%s" % (url, tail(output)))
+    server_cpu = cpu_after - cpu if cpu is not None and cpu_after is not None else None
+    others = None
+    if server_cpu is not None and busy is not None and busy_after is not None:
+        wrk_cpu = usage.ru_utime + usage.ru_stime
+        others = max(0.0, (busy_after - busy - server_cpu - wrk_cpu) / wall)
+    return Load(fields, server_cpu, others)
+
+
+def median_load(loads):
+    """The run with the median requests/s (the lower middle one of an even number)."""
+    return sorted(loads, key=lambda load: load.rps)[(len(loads) - 1) // 2]
+
+
+def write_wrk_script(path, uris):
+    with open(path, "w", encoding="ascii") as f:
+        f.write(WRK_SCRIPT % ", ".join(json.dumps(u) for u in uris))
+    return path
+
+
+class Nginx:
+    """An nginx of its own: a config in a temporary directory, in the foreground, as the
+    calling user (its workers too), on a free port, serving live_dir under /live/ and
+    /premium/live/."""
+
+    def __init__(self, live_dir, tmp):
+        self.tmp, self.port, self.proc = tmp, ottbox.free_port(), None
+        os.makedirs(tmp, exist_ok=True)
+        self.workers = "auto"
+        user = ""
+        if os.geteuid() == 0:  # root's workers would run as nobody, who cannot read TMP
+            user = "user %s;\n" % pwd.getpwuid(0).pw_name
+        self.conf = os.path.join(tmp, "nginx.conf")
+        with open(self.conf, "w", encoding="utf-8") as f:
+            f.write(NGINX_CONF.format(workers=self.workers, user=user, tmp=tmp, port=self.port,
+                                      live=live_dir))
+
+    def start(self):
+        log = open(os.path.join(self.tmp, "stderr.log"), "wb")
+        try:
+            self.proc = subprocess.Popen(["nginx", "-p", self.tmp, "-e",
+                                          os.path.join(self.tmp, "error.log"), "-c", self.conf],
+                                         stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT)
+        finally:
+            log.close()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ToolFailed("nginx exited with %d; its log:\n%s"
+                                 % (self.proc.returncode, tail(self.log())))
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                if children(self.proc.pid):
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise ToolFailed("nginx did not listen on port %d within 10 s; its log:\n%s"
+                         % (self.port, tail(self.log())))
+
+    def log(self):
+        return read_text(os.path.join(self.tmp, "stderr.log")) + \
+            read_text(os.path.join(self.tmp, "error.log"))
+
+    def pids(self):
+        return [self.proc.pid] + children(self.proc.pid)
+
+    def stop(self):
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGQUIT)  # graceful: workers finish, then exit
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+
+def http_get(port, uri):
+    """(status, body) of one GET on a new connection."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", uri)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def encode_segments(box, client):
+    """Creates the premium channel, runs it until every track has ORIGIN_SEGMENTS segments,
+    stops it (its files stay where they are, unchanged, until it starts again) and returns
+    (its playback prefix, [file names under live/<channel>/], total bytes)."""
+    r = client.post("/api/v1/channels", ORIGIN_DOC)
+    if r.status != 201:
+        raise ToolFailed("POST /api/v1/channels answered %r" % (r,))
+    hls = ((r.json or {}).get("playback") or {}).get("hls") or \
+        "/live/%s/master.m3u8" % ORIGIN_CHANNEL
+    prefix = hls.rsplit("/", 1)[0] + "/"
+    live = box.path("live", ORIGIN_CHANNEL)
+    r = client.post("/api/v1/channels/%s/start" % ORIGIN_CHANNEL)
+    if r.status // 100 != 2:
+        raise ToolFailed("POST /api/v1/channels/%s/start answered %r" % (ORIGIN_CHANNEL, r))
+    started = time.monotonic()
+    while True:
+        playlists = sorted(os.path.join(live, n) for n in
+                           (os.listdir(live) if os.path.isdir(live) else ())
+                           if re.fullmatch(r"[va][0-9]+\.m3u8", n))
+        if os.path.exists(os.path.join(live, "master.m3u8")) and playlists and \
+                all(len(media_files(p)[1]) >= ORIGIN_SEGMENTS for p in playlists):
+            break
+        if time.monotonic() - started > ORIGIN_GIVE_UP_S:
+            raise ToolFailed("the channel had not %d segments per track %.0f s after its start;"
+                             " the daemon's log:\n%s"
+                             % (ORIGIN_SEGMENTS, ORIGIN_GIVE_UP_S, tail(box.stderr())))
+        if not box.running:
+            raise ToolFailed("ottboxd exited while the channel ran; its log:\n%s"
+                             % tail(box.stderr()))
+        time.sleep(0.5)
+    r = client.post("/api/v1/channels/%s/stop" % ORIGIN_CHANNEL)
+    if r.status // 100 != 2:
+        raise ToolFailed("POST /api/v1/channels/%s/stop answered %r" % (ORIGIN_CHANNEL, r))
+    names, total = [], 0
+    for playlist in playlists:
+        for segment in media_files(playlist)[1]:
+            names.append(os.path.relpath(segment, live))
+            total += os.path.getsize(segment)
+    return prefix, names, total
+
+
+def public_copy(box, client, names):
+    """A public channel (never started) whose live directory holds the premium channel's
+    files as hard links: the same bytes, the same page cache. Its playback prefix."""
+    r = client.post("/api/v1/channels", dict(ORIGIN_DOC, id=ORIGIN_PUBLIC_CHANNEL,
+                                             name="bench origin, public", access="public"))
+    if r.status != 201:
+        raise ToolFailed("POST /api/v1/channels answered %r" % (r,))
+    for name in names:
+        target = box.path("live", ORIGIN_PUBLIC_CHANNEL, name)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.link(box.path("live", ORIGIN_CHANNEL, name), target)
+    hls = ((r.json or {}).get("playback") or {}).get("hls") or \
+        "/live/%s/master.m3u8" % ORIGIN_PUBLIC_CHANNEL
+    return hls.rsplit("/", 1)[0] + "/"
+
+
+def premium_token(client, prefix):
+    """The query (__token__=...) of a playback URL for the premium channel, issued by the box
+    with a key it generates. NotAvailable when this build has no playback tokens."""
+    r = client.post("/api/v1/access/keys", {"id": "bench"})
+    if r.status in (404, 405):
+        raise NotAvailable("POST /api/v1/access/keys answered %d" % r.status)
+    if r.status != 201:
+        raise ToolFailed("POST /api/v1/access/keys answered %r" % (r,))
+    r = client.post("/api/v1/playback-tokens", {"path": prefix + "master.m3u8",
+                                                "ttl_seconds": ORIGIN_TOKEN_TTL_S})
+    if r.status in (404, 405):
+        raise NotAvailable("POST /api/v1/playback-tokens answered %d" % r.status)
+    if r.status != 201 or "?" not in (r.json or {}).get("url", ""):
+        raise ToolFailed("POST /api/v1/playback-tokens answered %r" % (r,))
+    return r.json["url"].split("?", 1)[1]
+
+
+def check_served(port, uri, expect, what):
+    """Fails unless GET uri answers 200 with the bytes of file expect."""
+    status, body = http_get(port, uri)
+    with open(expect, "rb") as f:
+        wanted = f.read()
+    if status != 200 or body != wanted:
+        raise ToolFailed("%s: GET %s answered %d with %d bytes, not the file's %d"
+                         % (what, uri, status, len(body), len(wanted)))
+
+
+def origin_throughput(binary, seconds, connections, rounds, verbose):
+    """Measures the box's origin and nginx under the same wrk load, rounds times taking
+    turns. Returns (settings lines, [(name, median Load, [every Load])], notes)."""
+    work = tempfile.mkdtemp(prefix="ottbox-bench-origin-")
+    data_dir = os.path.join(work, "data")
+    os.makedirs(data_dir)
+    box = ottbox.Box(start=False, data_dir=data_dir)
+    box.binary = binary
+    nginx = None
+    rows, notes, settings = [], [], []
+    try:
+        box.start()
+        client = box.client(api_key=box.create_apikey("bench-origin", "admin"))
+        progress("origin: encoding %d segments per track of a %s channel"
+                 % (ORIGIN_SEGMENTS, ORIGIN_LADDER))
+        prefix, names, total = encode_segments(box, client)
+        public_prefix = public_copy(box, client, names)
+        first = box.path("live", ORIGIN_CHANNEL, names[0])
+        settings.append("files: %d media segments of %d tracks (%s, %d s), %.0f KiB on average,"
+                        " each asked for in turn" % (
+                            len(names), len({n.split("/")[0] for n in names}), ORIGIN_LADDER,
+                            ORIGIN_SEGMENT_SECONDS, total / len(names) / 1024))
+
+        loads = []  # (row name, port, uris, pids)
+        try:
+            query = premium_token(client, prefix)
+            uris = ["%s%s?%s" % (prefix, n, query) for n in names]
+            check_served(box.port, uris[0], first, "ottbox premium")
+            status, _ = http_get(box.port, prefix + names[0])
+            if status != 401:
+                notes.append("  note: %s%s without a token answered %d, not 401: the token "
+                             "check is not in this build" % (prefix, names[0], status))
+            loads.append(("ottbox premium + token", box.port, uris, "premium"))
+        except NotAvailable as e:
+            notes.append("  ottbox premium: not available in this build (%s)" % e)
+        public_uris = [public_prefix + n for n in names]
+        check_served(box.port, public_uris[0], first, "ottbox public")
+        loads.append(("ottbox public", box.port, public_uris, "public"))
+
+        # nginx gets the very requests of the first row (the token in the query is ignored).
+        reference_uris = loads[0][2]
+        nginx = Nginx(box.path("live"), os.path.join(work, "nginx"))
+        nginx.start()
+        check_served(nginx.port, reference_uris[0], first, "nginx")
+        loads.insert(0, ("nginx", nginx.port, reference_uris, "reference"))
+        workers = len(children(nginx.proc.pid))
+        settings.append("nginx %s: %s" % (nginx_version(), NGINX_SETTINGS.format(
+            workers="%s (%d)" % (nginx.workers, workers))))
+        settings.append("ottboxd: CivetWeb, %s worker threads (HTTP_THREADS), keep-alive; the "
+                        "channel stopped (no encoding during the load)" % http_threads(binary))
+        settings.append("load: wrk -t%d -c%d -d%ds, the same paths in the same order for each, "
+                        "%d round(s) taking turns, the median round shown (a %d s warm-up "
+                        "first, not counted)" % (ORIGIN_WRK_THREADS, connections, seconds,
+                                                 rounds, ORIGIN_WARMUP_S))
+        samples = {name: [] for name, _, _, _ in loads}
+        for turn in range(rounds):
+            for name, port, uris, tag in loads:
+                script = os.path.join(work, "%s.lua" % tag)
+                pids = nginx.pids() if port == nginx.port else [box.proc.pid]
+                url = "http://127.0.0.1:%d" % port
+                log = os.path.join(work, "wrk.log")
+                if turn == 0:
+                    write_wrk_script(script, uris)
+                    run_wrk(url, script, ORIGIN_WARMUP_S, connections, pids, log, verbose)
+                progress("origin: wrk against %s, %d s, round %d of %d"
+                         % (name, seconds, turn + 1, rounds))
+                samples[name].append(run_wrk(url, script, seconds, connections, pids, log,
+                                             verbose))
+        rows = [(name, median_load(samples[name]), samples[name]) for name, _, _, _ in loads]
+        return settings, rows, notes
+    finally:
+        if nginx is not None:
+            nginx.stop()
+        try:
+            box.stop(signal.SIGTERM)
+        except (ottbox.DaemonError, AssertionError) as e:
+            say("  note: the bench daemon did not stop cleanly: %s" % str(e).splitlines()[0])
+        box.kill9()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def nginx_version():
+    result = subprocess.run(["nginx", "-v"], capture_output=True, text=True)
+    m = re.search(r"nginx/(\S+)", result.stderr + result.stdout)
+    return m.group(1) if m else "?"
+
+
+def http_threads(binary):
+    """HTTP_THREADS from `ottboxd version`'s build options, or "?"."""
+    result = subprocess.run([binary, "version"], capture_output=True, text=True)
+    m = re.search(r"\bHTTP_THREADS=([0-9]+)", result.stdout)
+    return m.group(1) if m else "?"
+
+
 # ---- the report ----
 
 def token_verification():
@@ -522,33 +977,10 @@ def ratio_row(what, value, op, target):
     return "  %-22s %6.2f   %s %.2f   %s" % (what, value, sign, target, mark(good))
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=20, help="source length (default 20)")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="runs per tool; the median of each figure is printed")
-    parser.add_argument("--ottboxd", default=os.environ.get("OTTBOXD") or
-                        os.path.join(OUT_ROOT, "bin", "ottboxd"))
-    parser.add_argument("--ffmpeg", default="ffmpeg")
-    parser.add_argument("--ffprobe", default="ffprobe")
-    parser.add_argument("--skip-psnr", action="store_true")
-    parser.add_argument("--skip-ttfs", action="store_true")
-    parser.add_argument("--skip-token", action="store_true")
-    parser.add_argument("-v", "--verbose", action="store_true", help="print the commands")
-    args = parser.parse_args()
-    if args.repeat < 1 or args.seconds < SEGMENT_SECONDS:
-        parser.error("--repeat must be at least 1 and --seconds at least %d" % SEGMENT_SECONDS)
-    if hasattr(sys.stdout, "reconfigure"):
-        sys.stdout.reconfigure(errors="replace")
-    binary = os.path.abspath(args.ottboxd)
-    os.environ["OTTBOXD"] = binary  # the daemon ottbox.Box starts
-    for tool in (args.ffmpeg, args.ffprobe):
-        if not shutil.which(tool):
-            say("bench: %s is not installed (apt-get install ffmpeg)" % tool)
-            return 1
-    failed = []
-    ncores = cores()
-
+def transcode_section(args, binary, ncores, failed):
+    """The ladder, the source, both transcodes and their ratios. Returns what the PSNR
+    section needs, (the ladder, the source, {tool: output directory}), and adds what did not
+    run to failed."""
     progress("asking ottboxd for the %s ladder" % LADDER)
     ladder, why = fetch_ladder(binary)
     src, made = make_source(args.ffmpeg, args.seconds, args.verbose)
@@ -588,9 +1020,73 @@ def main():
         say(ratio_row("CPU", o.cpu / f.cpu, "<=", TARGET_CPU_RATIO))
         say("  %-22s %6.2f   (no target)" % ("peak memory", o.rss_mib / f.rss_mib))
         say(ratio_row("ottbox utilisation", o.cpu / (ncores * o.wall), ">=", TARGET_UTILISATION))
+    return ladder, src, outputs
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=20, help="source length (default 20)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs per tool; the median of each figure is printed")
+    parser.add_argument("--ottboxd", default=os.environ.get("OTTBOXD") or
+                        os.path.join(OUT_ROOT, "bin", "ottboxd"))
+    parser.add_argument("--ffmpeg", default="ffmpeg")
+    parser.add_argument("--ffprobe", default="ffprobe")
+    parser.add_argument("--skip-transcode", action="store_true")
+    parser.add_argument("--skip-psnr", action="store_true")
+    parser.add_argument("--skip-ttfs", action="store_true")
+    parser.add_argument("--skip-token", action="store_true")
+    parser.add_argument("--skip-origin", action="store_true")
+    parser.add_argument("--only", metavar="SECTION[,SECTION]",
+                        help="run only these sections, of: %s (psnr implies transcode)"
+                        % ", ".join(SECTIONS))
+    parser.add_argument("--origin-seconds", type=int, default=ORIGIN_SECONDS,
+                        help="length of each measured wrk run (default %d)" % ORIGIN_SECONDS)
+    parser.add_argument("--origin-rounds", type=int, default=ORIGIN_ROUNDS,
+                        help="wrk runs per server, taking turns; the median is shown "
+                        "(default %d)" % ORIGIN_ROUNDS)
+    parser.add_argument("--origin-connections", type=int, default=ORIGIN_CONNECTIONS,
+                        help="wrk's connections (default %d)" % ORIGIN_CONNECTIONS)
+    parser.add_argument("-v", "--verbose", action="store_true", help="print the commands")
+    args = parser.parse_args()
+    if args.repeat < 1 or args.seconds < SEGMENT_SECONDS:
+        parser.error("--repeat must be at least 1 and --seconds at least %d" % SEGMENT_SECONDS)
+    if args.origin_seconds < 1 or args.origin_rounds < 1 or \
+            args.origin_connections < ORIGIN_WRK_THREADS:
+        parser.error("--origin-seconds and --origin-rounds must be at least 1, "
+                      "--origin-connections at least %d" % ORIGIN_WRK_THREADS)
+    sections = set(SECTIONS)
+    if args.only:
+        sections = set(x.strip() for x in args.only.split(",") if x.strip())
+        unknown = sections - set(SECTIONS)
+        if unknown or not sections:
+            parser.error("--only: %s is not a section (%s)"
+                         % (", ".join(sorted(unknown)) or "nothing", ", ".join(SECTIONS)))
+        if "psnr" in sections:
+            sections.add("transcode")
+    for name in SECTIONS:
+        if getattr(args, "skip_" + name, False):
+            sections.discard(name)
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="replace")
+    binary = os.path.abspath(args.ottboxd)
+    os.environ["OTTBOXD"] = binary  # the daemon ottbox.Box starts
+    for tool in (args.ffmpeg, args.ffprobe) if "transcode" in sections else ():
+        if not shutil.which(tool):
+            say("bench: %s is not installed (apt-get install ffmpeg)" % tool)
+            return 1
+    failed = []
+    ncores = cores()
+
+    ladder, src, outputs = None, None, {}
+    if "transcode" in sections:
+        ladder, src, outputs = transcode_section(args, binary, ncores, failed)
+    else:
+        say("ottbox bench: %s; %d core(s)" % (", ".join(s for s in SECTIONS if s in sections),
+                                             ncores))
 
     # -- PSNR --
-    if outputs and not args.skip_psnr:
+    if outputs and "psnr" in sections:
         progress("PSNR of every rung (%d at a time)" % ncores)
         say("")
         say("PSNR Y (dB) of each rung against the source, scaled back to %dx%d (bicubic);"
@@ -631,7 +1127,7 @@ def main():
             shutil.rmtree(work_dir, ignore_errors=True)
 
     # -- time to first segment --
-    if not args.skip_ttfs:
+    if "ttfs" in sections:
         progress("time to first segment")
         say("")
         target = SEGMENT_SECONDS + TARGET_TTFS_EXTRA_S
@@ -648,7 +1144,7 @@ def main():
             failed.append("channel start")
 
     # -- token verification --
-    if not args.skip_token:
+    if "token" in sections:
         progress("token verification")
         say("")
         say("token verification (EdgeAuth 2.0, HMAC-SHA256 with mbedTLS, ACL token, 2-key ring)")
@@ -663,6 +1159,58 @@ def main():
         except (ToolFailed, OSError, subprocess.TimeoutExpired, KeyError, ValueError) as e:
             say("  token verification: failed: %s" % e)
             failed.append("token verification")
+
+    # -- origin throughput --
+    if "origin" in sections:
+        progress("origin throughput")
+        say("")
+        say("origin throughput: media segments from the box (premium with a playback token, and"
+            " public)")
+        say("and from nginx serving the same files statically, the same wrk load on each")
+        try:
+            settings, rows, notes = origin_throughput(binary, args.origin_seconds,
+                                                      args.origin_connections,
+                                                      args.origin_rounds, args.verbose)
+            for line in settings:
+                say("  " + line)
+            say("  %-22s %7s %13s %7s %7s %7s %6s %6s %6s"
+                % ("", "req/s", "(rounds)", "MiB/s", "p50 ms", "p99 ms", "errors",
+                   "CPU \u00b5s", "others"))
+            for name, load, every in rows:
+                spread = "%.0f-%.0f" % (min(x.rps for x in every), max(x.rps for x in every))
+                say("  %-22s %7.0f %13s %7.1f %7.2f %7.2f %6d %6s %6s"
+                    % (name, load.rps, "(%s)" % spread if len(every) > 1 else "", load.mib_s,
+                       load.p50_ms, load.p99_ms, load.errors,
+                       "%.0f" % load.cpu_us if load.cpu_us is not None else "?",
+                       "%.2f" % load.others if load.others is not None else "?"))
+            for line in notes:
+                say(line)
+            say("  (errors: failed or non-2xx answers; CPU \u00b5s: the server's CPU time per "
+                "request; others: cores")
+            say("   kept busy by neither the server nor wrk, as in the transcode table)")
+            if any(load.errors for _, load, _ in rows):
+                say("  note: some requests failed; those rows are not comparable")
+            if any(x.others is not None and x.others > OTHERS_NOTE
+                   for _, _, every in rows for x in every):
+                say("  note: other processes used the CPU during the load: the figures are not "
+                    "clean; run again on an idle machine")
+            if rows and rows[0][0] == "nginx":
+                nginx_runs = rows[0][2]
+                say("  %-22s %6s   %s" % ("req/s / nginx's", "ratio", "target"))
+                for name, _, every in rows[1:]:
+                    ratio = statistics.median(x.rps / n.rps for x, n in zip(every, nginx_runs))
+                    if name.startswith("ottbox premium"):
+                        say(ratio_row(name, ratio, ">=", TARGET_ORIGIN_RATIO))
+                    else:
+                        say("  %-22s %6.2f   (reference, no target)" % (name, ratio))
+                if len(nginx_runs) > 1:
+                    say("  (the median of the rounds' ratios, each round's runs back to back)")
+        except NotAvailable as e:
+            say("  not available in this build (%s)" % e)
+        except (ToolFailed, ottbox.DaemonError, AssertionError, OSError, RuntimeError,
+                subprocess.TimeoutExpired) as e:
+            say("  origin throughput: failed: %s" % e)
+            failed.append("origin throughput")
 
     say("")
     if failed:
