@@ -327,8 +327,16 @@ int ob_store_access_revocation_add(struct ob_store *store, const char *kind, con
 		sqlite3_bind_null(stmt, 6);
 	ret = ob_store_run_change(store, stmt, audit);
 	sqlite3_finalize(stmt);
-	if (ret == 0 && id)
-		*id = sqlite3_last_insert_rowid(store->db);
+	/* Not last_insert_rowid: the audit record was inserted after the revocation. */
+	if (ret == 0 && id &&
+	    (ret = ob_store_prepare(store,
+				    "SELECT id FROM access_revocations WHERE kind = ? AND value = ?",
+				    &stmt)) == 0) {
+		sqlite3_bind_text(stmt, 1, kind, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(stmt, 2, value, -1, SQLITE_TRANSIENT);
+		*id = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
+		sqlite3_finalize(stmt);
+	}
 out_unlock:
 	pthread_mutex_unlock(&store->lock);
 	return ret;
