@@ -199,7 +199,7 @@ static int compare_content(const void *a, const void *b)
 
 static const struct content *find_content(const struct ob_entitle_state *state, const char *id)
 {
-	struct content key;
+	struct content key = { .access = OB_CLASS_UNKNOWN };
 
 	if (!id || strlen(id) > CONTENT_ID_MAX || state->content_count == 0)
 		return NULL;

@@ -148,11 +148,11 @@ int ob_store_access_key_delete(struct ob_store *store, const char *id,
 	}
 	if (ret == OB_ENOTFOUND) {
 		/* Nothing deleted: no such key, or the signing key with others left. */
-		int exists = 0;
-
 		ret = ob_store_prepare(store, "SELECT count(*) FROM access_keys WHERE id = ?",
 				       &stmt);
 		if (ret == 0) {
+			int exists = 0;
+
 			sqlite3_bind_text(stmt, 1, id, -1, SQLITE_TRANSIENT);
 			if (sqlite3_step(stmt) == SQLITE_ROW)
 				exists = sqlite3_column_int(stmt, 0);

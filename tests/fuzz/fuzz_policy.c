@@ -31,11 +31,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ob_access_policy again;
 	char err[512];
 	json_t *doc = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);
-	json_t *shown;
 
 	if (!doc)
 		return 0;
 	if (ob_access_policy_from_json(doc, &policy, err, sizeof(err)) == 0) {
+		json_t *shown;
+
 		check_consistent(&policy);
 		shown = ob_access_policy_to_json(&policy);
 		if (!shown || ob_access_policy_from_json(shown, &again, err, sizeof(err)) != 0 ||
