@@ -609,10 +609,12 @@ NGINX_SETTINGS = ("worker_processes {workers}, sendfile on, tcp_nopush on, keep-
 
 class Load:
     """One wrk run: requests/s, MiB/s, latency p50 and p99 (ms), failed requests, the
-    server's CPU per request (its processes' user+sys over the run, \u00b5s) and others: the
-    cores that neither the server nor wrk kept busy meanwhile."""
+    server's CPU per request (its processes' user+sys over the run, \u00b5s), others: the
+    cores that neither the server nor wrk kept busy meanwhile, and idle: the cores nothing
+    kept busy (a server that leaves cores idle under a closed-loop load is waiting, not
+    working)."""
 
-    def __init__(self, fields, server_cpu, others):
+    def __init__(self, fields, server_cpu, others, idle):
         seconds = fields["duration_us"] / 1e6
         self.requests = fields["requests"]
         self.rps = self.requests / seconds
@@ -623,6 +625,7 @@ class Load:
         self.cpu_us = server_cpu / max(self.requests, 1) * 1e6 if server_cpu is not None \
             else None
         self.others = others
+        self.idle = idle
 
 
 def process_cpu_seconds(pids):
@@ -676,11 +679,13 @@ def run_wrk(url, script, seconds, connections, server_pids, log_path, verbose):
     if fields["requests"] == 0:
         raise ToolFailed("wrk made no request against %s:\n%s" % (url, tail(output)))
     server_cpu = cpu_after - cpu if cpu is not None and cpu_after is not None else None
-    others = None
-    if server_cpu is not None and busy is not None and busy_after is not None:
-        wrk_cpu = usage.ru_utime + usage.ru_stime
-        others = max(0.0, (busy_after - busy - server_cpu - wrk_cpu) / wall)
-    return Load(fields, server_cpu, others)
+    others = idle = None
+    if busy is not None and busy_after is not None:
+        idle = max(0.0, cores() - (busy_after - busy) / wall)
+        if server_cpu is not None:
+            wrk_cpu = usage.ru_utime + usage.ru_stime
+            others = max(0.0, (busy_after - busy - server_cpu - wrk_cpu) / wall)
+    return Load(fields, server_cpu, others, idle)
 
 
 def median_load(loads):
@@ -1173,21 +1178,25 @@ def main():
                                                       args.origin_rounds, args.verbose)
             for line in settings:
                 say("  " + line)
-            say("  %-22s %7s %13s %7s %7s %7s %6s %6s %6s"
+            say("  %-22s %7s %13s %7s %7s %7s %6s %6s %6s %5s"
                 % ("", "req/s", "(rounds)", "MiB/s", "p50 ms", "p99 ms", "errors",
-                   "CPU \u00b5s", "others"))
+                   "CPU \u00b5s", "others", "idle"))
             for name, load, every in rows:
                 spread = "%.0f-%.0f" % (min(x.rps for x in every), max(x.rps for x in every))
-                say("  %-22s %7.0f %13s %7.1f %7.2f %7.2f %6d %6s %6s"
+                say("  %-22s %7.0f %13s %7.1f %7.2f %7.2f %6d %6s %6s %5s"
                     % (name, load.rps, "(%s)" % spread if len(every) > 1 else "", load.mib_s,
                        load.p50_ms, load.p99_ms, load.errors,
                        "%.0f" % load.cpu_us if load.cpu_us is not None else "?",
-                       "%.2f" % load.others if load.others is not None else "?"))
+                       "%.2f" % load.others if load.others is not None else "?",
+                       "%.2f" % load.idle if load.idle is not None else "?"))
             for line in notes:
                 say(line)
             say("  (errors: failed or non-2xx answers; CPU \u00b5s: the server's CPU time per "
                 "request; others: cores")
-            say("   kept busy by neither the server nor wrk, as in the transcode table)")
+            say("   kept busy by neither the server nor wrk, as in the transcode table; idle: "
+                "cores nothing kept")
+            say("   busy: a server that leaves the CPU idle under this load is waiting, not "
+                "working)")
             if any(load.errors for _, load, _ in rows):
                 say("  note: some requests failed; those rows are not comparable")
             if any(x.others is not None and x.others > OTHERS_NOTE
