@@ -603,7 +603,15 @@ static void cache_fill(struct ob_entitle *ent, const struct ob_entitle_state *st
 
 /* Counts the session of a viewer; false when the viewer already has max other sessions
  * active. A full table admits (the viewer is not at fault) and says so in the log. */
-static bool session_admit(struct ob_entitle *ent, const struct ob_access_policy *policy,
+/* The few policy figures a decision needs after the state lock is let go. */
+struct limits {
+	int max_sessions_per_viewer;
+	int64_t session_idle_s;
+	int64_t skew_s;
+	enum ob_token_transport transport;
+};
+
+static bool session_admit(struct ob_entitle *ent, const struct limits *policy,
 			  const char *viewer, uint64_t session, int64_t now_s)
 {
 	size_t start = hash_bytes(ent->seed, viewer, strlen(viewer)) & (VIEWER_SLOTS - 1);
@@ -664,7 +672,7 @@ out_unlock:
 }
 
 static void describe(enum ob_entitle_result r, const struct facts *f,
-		     const struct ob_access_policy *policy, char *out, size_t out_len)
+		     const struct limits *policy, char *out, size_t out_len)
 {
 	char when[32] = "";
 
@@ -763,7 +771,7 @@ enum ob_entitle_result ob_access_entitle_check(struct ob_entitle *ent,
 	char npath[OB_TOKEN_PATH_MAX + 1];
 	const char *normalized = NULL;
 	struct facts f = { .result = OB_ENTITLE_MISSING };
-	struct ob_access_policy policy;
+	struct limits policy;
 	bool hit = false;
 	bool looked_up = false;
 
@@ -772,7 +780,10 @@ enum ob_entitle_result ob_access_entitle_check(struct ob_entitle *ent,
 	    ob_access_token_path_normalize(request->path, npath, sizeof(npath)) == 0)
 		normalized = npath;
 	pthread_rwlock_rdlock(&ent->state_lock);
-	policy = ent->state->policy;
+	policy.max_sessions_per_viewer = ent->state->policy.max_sessions_per_viewer;
+	policy.session_idle_s = ent->state->policy.session_idle_s;
+	policy.skew_s = ent->state->policy.skew_s;
+	policy.transport = ent->state->policy.transport;
 	if (request->unreadable || (request->token && request->token_len > OB_TOKEN_MAX_CHARS)) {
 		f.result = OB_ENTITLE_MALFORMED;
 	} else if (request->token && request->token_len > 0) {
@@ -803,6 +814,7 @@ enum ob_entitle_result ob_access_entitle_check(struct ob_entitle *ent,
 	out->result = f.result;
 	out->expiry = f.expiry;
 	out->cached = hit;
+	out->transport = policy.transport;
 	describe(f.result, &f, &policy, out->message, sizeof(out->message));
 	if (f.result == OB_ENTITLE_OK) {
 		atomic_fetch_add(&ent->allowed, 1);

@@ -179,6 +179,7 @@ struct ob_entitle_decision {
 	enum ob_entitle_result result;
 	int64_t expiry;            /* the token's exp, when it parsed */
 	bool cached;               /* answered from the decision cache */
+	enum ob_token_transport transport; /* how the policy has the token travel on */
 	char message[192];         /* for the person who asks: what is wrong and what to do */
 };
 

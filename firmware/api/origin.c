@@ -484,7 +484,6 @@ static bool access_allowed(struct ob_req *req, const struct ob_origin_file *file
 	char token[OB_TOKEN_MAX_CHARS + 1];
 	enum ob_token_location where = OB_TOKEN_FROM_NONE;
 	struct ob_entitle_decision decision;
-	struct ob_access_policy policy;
 	struct ob_entitle_request request = {
 		.path = path,
 		.client_addr = req->remote_addr,
@@ -526,13 +525,13 @@ static bool access_allowed(struct ob_req *req, const struct ob_origin_file *file
 		deny(req, &decision);
 		return false;
 	}
-	ob_access_entitle_policy(ent, &policy);
 	if (!ob_api_origin_token_for_uri(token, carry->uri_token, sizeof(carry->uri_token))) {
 		reply_error(req, 400, "invalid", NULL, "the playback token is too long to carry on");
 		return false;
 	}
-	carry->rewrite = policy.transport == OB_TRANSPORT_QUERY;
-	carry->set_cookie = policy.transport == OB_TRANSPORT_COOKIE && where != OB_TOKEN_FROM_COOKIE;
+	carry->rewrite = decision.transport == OB_TRANSPORT_QUERY;
+	carry->set_cookie = decision.transport == OB_TRANSPORT_COOKIE &&
+			    where != OB_TOKEN_FROM_COOKIE;
 	carry->max_age_s = decision.expiry - request.now_s;
 	if (carry->max_age_s < 0)
 		carry->max_age_s = 0;
