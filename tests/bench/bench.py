@@ -32,7 +32,8 @@ to run (a step this build does not have yet is reported as not available and ski
    in the query, which nginx ignores), the box's premium path with the token, the box's
    public path without one (the token check's cost is the difference), --origin-rounds
    times; the median round of each is printed (requests/s, MiB/s, latency p50/p99, failed
-   answers, the server's CPU time per request) and the ratio of the box's requests/s to
+   answers, the server's CPU time per request, the cores other processes and the cores
+   nothing kept busy) and the ratio of the box's requests/s to
    nginx's (the median of the rounds' ratios) against the 0.5 target. A build without
    playback tokens measures the public path only, with no target.
 
