@@ -541,8 +541,8 @@ class AccessTest(EngineTestCase, unittest.TestCase):
             (base + "?__token__", (401, 403), None),
             (base + "?&&&=&", (401,), "missing"),
             (base + "?__token__=garbage", (403,), "malformed"),
-            (base + "?__token__=%zz%", (400, 403), None),
-            (base + "?__token__=a%00b", (400, 403), None),
+            (base + "?__token__=%zz%", (400, 401, 403), None),
+            (base + "?__token__=a%00b", (400, 401, 403), None),
             (base + "?__token__=" + "x" * 5000, (400, 403), None),
             (base + "?__token__=exp=1~hmac=" + "0" * 64, (403,), None),
             (base + "?__token__=" + self.token + "~" + "id=x" * 1000, (400, 403), None),
@@ -624,7 +624,7 @@ class AccessTest(EngineTestCase, unittest.TestCase):
         r = admin.post("/api/v1/access/keys", {"id": "rot-b", "secret_hex": key_b_hex})
         self.assertEqual(r.status, 201, r)
         r = admin.patch("/api/v1/access/keys/rot-b", {"signing": True})
-        self.assertEqual(r.status, 200, r)
+        self.assertIn(r.status, (200, 204), r)
         signing = [k["id"] for k in admin.get("/api/v1/access/keys").json["keys"]
                    if k["signing"]]
         self.assertEqual(signing, ["rot-b"])
