@@ -43,17 +43,19 @@ lib-y := \
 	firmware/core/util.c firmware/core/strbuf.c \
 	firmware/packager/timeline.c firmware/packager/publish.c \
 	firmware/store/store.c firmware/store/migrations.c firmware/store/settings.c \
-	firmware/store/users.c firmware/store/documents.c firmware/engine/ladder.c \
+	firmware/store/users.c firmware/store/documents.c firmware/store/access.c \
+	firmware/engine/ladder.c \
 	firmware/engine/channel.c firmware/engine/input.c firmware/packager/output.c \
 	firmware/engine/run.c firmware/engine/supervisor.c firmware/packager/cmaf.c \
 	firmware/packager/ts.c firmware/packager/memio.c \
 	firmware/access/role.c firmware/access/password.c firmware/access/session.c \
 	firmware/access/ratelimit.c firmware/access/apikey.c firmware/access/bootstrap.c \
-	firmware/access/token.c \
+	firmware/access/token.c firmware/access/policy.c firmware/access/entitle.c \
 	firmware/api/router.c firmware/api/errors.c firmware/api/server.c \
 	firmware/api/handlers_system.c firmware/api/handlers_settings.c \
 	firmware/api/handlers_session.c firmware/api/handlers_users.c \
 	firmware/api/handlers_ladders.c firmware/api/handlers_channels.c firmware/api/origin.c \
+	firmware/api/handlers_access.c \
 	drivers-glue/hw.c drivers-glue/place.c
 lib-$(CONFIG_HTTPS) += firmware/api/tls.c
 lib-$(CONFIG_HW_SOFTWARE) += drivers-glue/sw.c

@@ -9,8 +9,9 @@ static const struct {
 	unsigned perms;
 } roles[] = {
 	{ "viewer", OB_PERM_READ },
-	{ "operator", OB_PERM_READ | OB_PERM_OPERATE },
-	{ "admin", OB_PERM_READ | OB_PERM_OPERATE | OB_PERM_ADMIN },
+	{ "issuer", OB_PERM_ISSUE },
+	{ "operator", OB_PERM_READ | OB_PERM_OPERATE | OB_PERM_ISSUE },
+	{ "admin", OB_PERM_READ | OB_PERM_OPERATE | OB_PERM_ISSUE | OB_PERM_ADMIN },
 };
 
 int ob_access_role_perms(const char *role, unsigned *perms)
@@ -26,5 +27,5 @@ int ob_access_role_perms(const char *role, unsigned *perms)
 
 const char *ob_access_role_names(void)
 {
-	return "viewer, operator, admin";
+	return "viewer, issuer, operator, admin";
 }

@@ -447,6 +447,31 @@ static bool same_address(const struct ob_token_span *ip, const char *client)
 	       memcmp(bound, peer, sizeof(bound)) == 0;
 }
 
+enum ob_token_result ob_access_token_check_claims(const struct ob_token_policy *policy,
+						  const struct ob_token *token,
+						  const char *normalized_path,
+						  const struct ob_token_request *request)
+{
+	int64_t skew = policy->skew_s;
+
+	if (skew < 0)
+		skew = 0;
+	else if (skew > OB_TOKEN_SKEW_MAX_S)
+		skew = OB_TOKEN_SKEW_MAX_S;
+	if (token->has_start && request->now_s < token->start - skew)
+		return OB_TOKEN_NOT_YET_VALID;
+	if (request->now_s > token->expiry + skew)
+		return OB_TOKEN_EXPIRED;
+	if (token->ip.ptr && !policy->skip_address_check &&
+	    !same_address(&token->ip, request->client_addr))
+		return OB_TOKEN_ADDRESS;
+	if (token->acl.ptr &&
+	    (!normalized_path ||
+	     !ob_access_token_acl_match(token->acl.ptr, token->acl.len, normalized_path)))
+		return OB_TOKEN_OUTSIDE_ACL;
+	return OB_TOKEN_OK;
+}
+
 enum ob_token_result ob_access_token_verify(const struct ob_token_policy *policy,
 					    const char *token, size_t len,
 					    const struct ob_token_request *request,
@@ -458,7 +483,6 @@ enum ob_token_result ob_access_token_verify(const struct ob_token_policy *policy
 	char escaped[URL_ESCAPED_MAX + 1];
 	const char *url = NULL;
 	size_t url_len = 0;
-	int64_t skew = policy->skew_s;
 	bool path_ok;
 
 	memset(v, 0, sizeof(*v));
@@ -484,21 +508,7 @@ enum ob_token_result ob_access_token_verify(const struct ob_token_policy *policy
 	v->key_index = find_key(policy->ring, token, &v->token, url, url_len);
 	if (v->key_index < 0)
 		return OB_TOKEN_BAD_SIGNATURE;
-	if (skew < 0)
-		skew = 0;
-	else if (skew > OB_TOKEN_SKEW_MAX_S)
-		skew = OB_TOKEN_SKEW_MAX_S;
-	if (v->token.has_start && request->now_s < v->token.start - skew)
-		return OB_TOKEN_NOT_YET_VALID;
-	if (request->now_s > v->token.expiry + skew)
-		return OB_TOKEN_EXPIRED;
-	if (v->token.ip.ptr && !policy->skip_address_check &&
-	    !same_address(&v->token.ip, request->client_addr))
-		return OB_TOKEN_ADDRESS;
-	if (v->token.acl.ptr &&
-	    (!path_ok || !ob_access_token_acl_match(v->token.acl.ptr, v->token.acl.len, path)))
-		return OB_TOKEN_OUTSIDE_ACL;
-	return OB_TOKEN_OK;
+	return ob_access_token_check_claims(policy, &v->token, path_ok ? path : NULL, request);
 }
 
 int ob_access_token_path_normalize(const char *raw, char *out, size_t out_len)

@@ -130,6 +130,15 @@ enum ob_token_result ob_access_token_verify(const struct ob_token_policy *policy
 					    const struct ob_token_request *request,
 					    struct ob_token_verdict *verdict);
 
+/* The checks of a verification after the MAC, for a token whose MAC is known good (the
+ * decision cache's hit path): st and exp against now with the skew, the client address
+ * when the token names one, the normalised path (NULL when the raw path was refused)
+ * against the ACL. A url-mode token's path is part of its MAC: this does not check it. */
+enum ob_token_result ob_access_token_check_claims(const struct ob_token_policy *policy,
+						  const struct ob_token *token,
+						  const char *normalized_path,
+						  const struct ob_token_request *request);
+
 /* Normalises a raw request path for ACL matching into out (out_len bytes): decodes each
  * %XX once, collapses "//" and drops "." segments. Refuses (OB_EINVAL) what could escape an
  * ACL or mean two things: no leading '/', a '..' segment (literal or encoded), an encoded

@@ -11,14 +11,23 @@ static json_t *with_status(struct ob_req *req, json_t *doc)
 	const char *id = json_string_value(json_object_get(doc, "id"));
 	json_t *status = req->api->engine && id ? ob_engine_status(req->api->engine, id)
 						: json_pack("{s:s}", "state", "stopped");
+	const char *access = json_string_value(json_object_get(doc, "access"));
+	/* Premium content is served under its own prefix, so a CDN can protect it apart. */
+	const char *prefix = access && strcmp(access, "premium") == 0 ? OB_PREMIUM_PREFIX : "";
+	json_t *playback = json_object();
+	char path[128];
 
-	if (json_is_true(json_object_get(doc, "hls_ts")) && id) {
-		char path[96];
-
-		snprintf(path, sizeof(path), "/live/%s/master-ts.m3u8", id);
-		json_object_set_new(json_object_get(status, "playback"), "hls_ts", json_string(path));
+	if (id) {
+		snprintf(path, sizeof(path), "%s/live/%s/master.m3u8", prefix, id);
+		json_object_set_new(playback, "hls", json_string(path));
+		snprintf(path, sizeof(path), "%s/live/%s/manifest.mpd", prefix, id);
+		json_object_set_new(playback, "dash", json_string(path));
 	}
-	json_object_set_new(doc, "playback", json_incref(json_object_get(status, "playback")));
+	if (json_is_true(json_object_get(doc, "hls_ts")) && id) {
+		snprintf(path, sizeof(path), "%s/live/%s/master-ts.m3u8", prefix, id);
+		json_object_set_new(playback, "hls_ts", json_string(path));
+	}
+	json_object_set_new(doc, "playback", playback);
 	json_object_del(status, "playback");
 	json_object_set_new(doc, "status", status);
 	return doc;
@@ -75,6 +84,21 @@ static void put_channel(struct ob_req *req, bool create)
 	}
 	ob_engine_channel_fill_defaults(req->body);
 	id = json_string_value(json_object_get(req->body, "id"));
+	{
+		const char *risk = json_string_value(json_object_get(req->body, "risk_class"));
+		struct ob_access_policy policy;
+
+		ob_access_entitle_policy(req->api->entitle, &policy);
+		if (!risk) {
+			json_object_set_new(req->body, "risk_class",
+					    json_string(policy.default_risk));
+		} else if (!ob_access_policy_risk(&policy, risk)) {
+			ob_api_reply_error(req, 400, "invalid",
+					   "risk_class: the access policy has no risk class \"%s\" "
+					   "(GET /api/v1/access/policy lists them)", risk);
+			return;
+		}
+	}
 	if (!ladder_exists(req, json_string_value(json_object_get(req->body, "ladder")))) {
 		ob_api_reply_error(req, 400, "invalid",
 				   "ladder: there is no ladder \"%s\" (GET /api/v1/ladders lists them)",
@@ -97,6 +121,8 @@ static void put_channel(struct ob_req *req, bool create)
 		ob_api_reply_err(req, ret, "the channel could not be saved");
 	if (ret != 0)
 		return;
+	/* The origin serves the channel under its class from the next request on. */
+	ob_api_access_reload(req);
 	/* A running channel takes its new configuration at once. */
 	if (!create && req->api->engine &&
 	    ob_engine_restart_if_running(req->api->engine, id, err, sizeof(err)) != 0)
@@ -126,7 +152,8 @@ void ob_api_delete_channel(struct ob_req *req)
 	if (req->api->engine)
 		ob_engine_stop(req->api->engine, req->params[0]);
 	ret = ob_store_doc_delete(req->api->store, OB_STORE_CHANNELS, req->params[0], &audit);
-
+	if (ret == 0)
+		ob_api_access_reload(req);
 	if (ret == OB_ENOTFOUND)
 		ob_api_reply_error(req, 404, "not_found", "no channel \"%s\"", req->params[0]);
 	else if (ret != 0)

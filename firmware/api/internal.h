@@ -10,6 +10,8 @@
 #include <stdint.h>
 
 #include "access/access.h"
+#include "access/entitle.h"
+#include "core/strbuf.h"
 #include "store/store.h"
 
 #define OB_ROUTE_PARAMS_MAX 2
@@ -26,6 +28,7 @@ struct ob_api {
 	struct ob_store *store;
 	struct ob_sessions *sessions;
 	struct ob_ratelimit *login_limits;
+	struct ob_entitle *entitle;  /* playback decisions; reloaded after every access change */
 	struct ob_engine *engine;
 	char data_dir[4096];
 	int64_t started_mono_ms;
@@ -126,6 +129,8 @@ struct ob_origin_file {
 	const char *mime;                  /* Content-Type (static) */
 	const char *cache_control;         /* Cache-Control value (static) */
 	bool playlist;                     /* a playlist or the MPD, not a segment */
+	bool mpd;                          /* the DASH MPD */
+	bool premium;                      /* asked under /premium/live/ */
 };
 
 /* What a Range header asks of a file. */
@@ -135,8 +140,9 @@ enum ob_origin_range {
 	OB_ORIGIN_RANGE_UNSATISFIABLE, /* starts at or past the end: 416 */
 };
 
-/* Checks a request path ("/live/CHANNEL/FILE", decoded, dot segments kept) against the
- * file forms the packager writes, without touching the disk. 0 with *out filled;
+/* Checks a request path ("/live/CHANNEL/FILE" or "/premium/live/CHANNEL/FILE", decoded,
+ * dot segments kept) against the file forms the packager writes, without touching the
+ * disk. 0 with *out filled;
  * OB_EINVAL (bad channel id) or OB_ENOTFOUND (any other path) with a message in err. */
 int ob_api_origin_parse_path(const char *path, struct ob_origin_file *out, char *err,
 			     size_t err_len);
@@ -147,8 +153,20 @@ int ob_api_origin_parse_path(const char *path, struct ob_origin_file *out, char 
 enum ob_origin_range ob_api_origin_range(const char *header, uint64_t size, uint64_t *first,
 					 uint64_t *last);
 
-/* The CivetWeb handler for /live/: GET, HEAD and OPTIONS of DATA_DIR/live; cbdata is the
- * struct ob_api. Returns the status sent. */
+/* Writes a playlist (HLS, mpd false) or an MPD (mpd true) of len bytes into out with the
+ * token query "NAME=VALUE" (already URI-safe) added to every URI it holds: HLS URI lines
+ * and URI="..." attributes, the MPD's SegmentTemplate media and initialization templates
+ * and BaseURL elements. Returns false when out could not grow. */
+bool ob_api_origin_carry_token(const char *text, size_t len, bool mpd, const char *query,
+			       struct ob_strbuf *out);
+
+/* Writes a token into out as it can travel in a URI query or a cookie: unchanged when
+ * every byte is safe there, otherwise every byte but unreserved ones percent-encoded ('~'
+ * included), which token extraction decodes once. False when out_len is too small. */
+bool ob_api_origin_token_for_uri(const char *token, char *out, size_t out_len);
+
+/* The CivetWeb handler for /live/ and /premium/: GET, HEAD and OPTIONS of DATA_DIR/live;
+ * cbdata is the struct ob_api. Returns the status sent. */
 int ob_api_origin_request(struct mg_connection *conn, void *cbdata);
 
 /* Handlers, grouped by file. */
@@ -183,5 +201,20 @@ void ob_api_put_channel(struct ob_req *req);
 void ob_api_delete_channel(struct ob_req *req);
 void ob_api_post_channel_start(struct ob_req *req);
 void ob_api_post_channel_stop(struct ob_req *req);
+void ob_api_get_access_policy(struct ob_req *req);
+void ob_api_put_access_policy(struct ob_req *req);
+void ob_api_get_access_keys(struct ob_req *req);
+void ob_api_post_access_keys(struct ob_req *req);
+void ob_api_patch_access_key(struct ob_req *req);
+void ob_api_delete_access_key(struct ob_req *req);
+void ob_api_get_access_revocations(struct ob_req *req);
+void ob_api_post_access_revocations(struct ob_req *req);
+void ob_api_delete_access_revocation(struct ob_req *req);
+void ob_api_get_access_stats(struct ob_req *req);
+void ob_api_post_playback_tokens(struct ob_req *req);
+
+/* Puts the store's access state (policy, keys, revocations, channels' classes) into effect
+ * for the origin after a change; logs when it cannot (the state in force stays). */
+void ob_api_access_reload(struct ob_req *req);
 
 #endif

@@ -8,6 +8,7 @@
 #define READ OB_PERM_READ
 #define OPERATE OB_PERM_OPERATE
 #define ADMIN OB_PERM_ADMIN
+#define ISSUE OB_PERM_ISSUE
 
 /* Every route the API serves. docs/openapi.yaml lists the same set (a test checks). */
 static const struct ob_route routes[] = {
@@ -44,6 +45,18 @@ static const struct ob_route routes[] = {
 	{ "DELETE", "/api/v1/channels/{id}", ob_api_delete_channel, OPERATE, 0 },
 	{ "POST", "/api/v1/channels/{id}/start", ob_api_post_channel_start, OPERATE, 0 },
 	{ "POST", "/api/v1/channels/{id}/stop", ob_api_post_channel_stop, OPERATE, 0 },
+	{ "GET", "/api/v1/access/policy", ob_api_get_access_policy, READ, 0 },
+	{ "PUT", "/api/v1/access/policy", ob_api_put_access_policy, ADMIN, 0 },
+	{ "GET", "/api/v1/access/keys", ob_api_get_access_keys, ADMIN, 0 },
+	{ "POST", "/api/v1/access/keys", ob_api_post_access_keys, ADMIN, 0 },
+	{ "PATCH", "/api/v1/access/keys/{id}", ob_api_patch_access_key, ADMIN, 0 },
+	{ "DELETE", "/api/v1/access/keys/{id}", ob_api_delete_access_key, ADMIN, 0 },
+	{ "GET", "/api/v1/access/revocations", ob_api_get_access_revocations, READ, 0 },
+	{ "POST", "/api/v1/access/revocations", ob_api_post_access_revocations, OPERATE, 0 },
+	{ "DELETE", "/api/v1/access/revocations/{id}", ob_api_delete_access_revocation, OPERATE,
+	  0 },
+	{ "GET", "/api/v1/access/stats", ob_api_get_access_stats, READ, 0 },
+	{ "POST", "/api/v1/playback-tokens", ob_api_post_playback_tokens, ISSUE, 0 },
 };
 
 const struct ob_route *ob_api_routes(size_t *count)

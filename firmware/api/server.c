@@ -306,7 +306,8 @@ static int authorize(struct ob_req *req, const struct ob_route *route)
 				   route->method, route->pattern,
 				   route->perms & OB_PERM_ADMIN ? "admin"
 				   : route->perms & OB_PERM_OPERATE ? "operator"
-								     : "viewer",
+				   : route->perms & OB_PERM_ISSUE ? "issuer, operator or admin"
+								   : "viewer",
 				   req->role);
 		return -1;
 	}
@@ -450,14 +451,19 @@ int ob_api_start(const struct ob_api_config *config, struct ob_store *store,
 	ob_strlcpy(api->data_dir, config->data_dir, sizeof(api->data_dir));
 	api->sessions = ob_access_sessions_new(1024);
 	api->login_limits = ob_access_ratelimit_new(4096);
+	api->entitle = ob_access_entitle_new(0);
 	/* The box's probe report, made now (not at the first request) and kept by
 	 * drivers-glue: GET /hardware serves it and admission places channels by it. */
 	json_decref(ob_hw_report(false));
-	if (!api->sessions || !api->login_limits) {
+	if (!api->sessions || !api->login_limits || !api->entitle) {
 		snprintf(err, err_len, "out of memory starting the API");
 		ret = OB_ENOMEM;
 		goto fail_free;
 	}
+	/* Premium content is refused until the policy, keys and channels are in memory. */
+	ret = ob_access_entitle_reload(api->entitle, store, err, err_len);
+	if (ret != 0)
+		goto fail_free;
 	snprintf(threads, sizeof(threads), "%d", config->threads > 0 ? config->threads : 16);
 	options[n++] = "listening_ports";
 	options[n++] = ports;
@@ -508,12 +514,14 @@ int ob_api_start(const struct ob_api_config *config, struct ob_store *store,
 	}
 	mg_set_request_handler(api->ctx, "/api", api_request, api);
 	mg_set_request_handler(api->ctx, "/live/", ob_api_origin_request, api);
+	mg_set_request_handler(api->ctx, OB_PREMIUM_PREFIX "/", ob_api_origin_request, api);
 	ob_info(MODULE, "listening on %s%s%s", ports, config->www_dir ? ", console from " : "",
 		config->www_dir ? config->www_dir : "");
 	*out = api;
 	return 0;
 
 fail_free:
+	ob_access_entitle_free(&api->entitle);
 	ob_access_ratelimit_free(&api->login_limits);
 	ob_access_sessions_free(&api->sessions);
 	free(api);
@@ -540,6 +548,7 @@ void ob_api_stop(struct ob_api **apip)
 				atomic_load(&api->in_flight), STOP_GRACE_MS / 1000);
 	}
 	mg_stop(api->ctx);
+	ob_access_entitle_free(&api->entitle);
 	ob_access_ratelimit_free(&api->login_limits);
 	ob_access_sessions_free(&api->sessions);
 	free(api);

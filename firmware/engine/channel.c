@@ -17,6 +17,7 @@ static const struct ob_json_field channel_fields[] = {
 	{ "live_window_segments", OB_JSON_INTEGER, false },
 	{ "dvr_window_seconds", OB_JSON_INTEGER, false },
 	{ "access", OB_JSON_STRING, false },
+	{ "risk_class", OB_JSON_STRING, false },
 	{ "backend", OB_JSON_STRING, false },
 	{ "autostart", OB_JSON_BOOLEAN, false },
 	{ "hls_ts", OB_JSON_BOOLEAN, false },
@@ -359,6 +360,13 @@ int ob_engine_channel_validate(const json_t *channel, char *err, size_t err_len)
 	v = json_object_get(channel, "access");
 	if (v && !ob_str_in_list(access_classes, json_string_value(v))) {
 		snprintf(err, err_len, "access: must be \"public\" or \"premium\"");
+		return OB_EINVAL;
+	}
+	v = json_object_get(channel, "risk_class");
+	if (v && !ob_is_slug(json_string_value(v), 16)) {
+		snprintf(err, err_len,
+			 "risk_class: must name a risk class of the access policy (GET "
+			 "/api/v1/access/policy), such as \"standard\"");
 		return OB_EINVAL;
 	}
 	v = json_object_get(channel, "backend");

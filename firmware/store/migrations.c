@@ -55,6 +55,31 @@ static const char *const migrations[] = {
 	"  created_ms INTEGER NOT NULL,"
 	"  updated_ms INTEGER NOT NULL"
 	");",
+	/* 4: playback access: token keys, the entitlement policy, revocations */
+	"CREATE TABLE access_keys ("
+	"  id TEXT PRIMARY KEY,"
+	"  secret BLOB NOT NULL CHECK (length(secret) BETWEEN 8 AND 64),"
+	"  fingerprint TEXT NOT NULL,"
+	"  signing INTEGER NOT NULL DEFAULT 0,"
+	"  source TEXT NOT NULL,"
+	"  created_by TEXT NOT NULL,"
+	"  created_ms INTEGER NOT NULL"
+	");"
+	"CREATE TABLE access_policy ("
+	"  id INTEGER PRIMARY KEY CHECK (id = 1),"
+	"  document TEXT NOT NULL,"
+	"  updated_ms INTEGER NOT NULL"
+	");"
+	"CREATE TABLE access_revocations ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  kind TEXT NOT NULL CHECK (kind IN ('token', 'viewer')),"
+	"  value TEXT NOT NULL,"
+	"  reason TEXT,"
+	"  created_by TEXT NOT NULL,"
+	"  created_ms INTEGER NOT NULL,"
+	"  expires_ms INTEGER,"
+	"  UNIQUE (kind, value)"
+	");",
 };
 
 int ob_store_migration_count(void)

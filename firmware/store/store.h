@@ -196,6 +196,66 @@ json_t *ob_store_doc_list(struct ob_store *store, enum ob_store_collection coll)
 /* A new array of the ids of the channels that use a ladder. */
 json_t *ob_store_channels_using_ladder(struct ob_store *store, const char *ladder_id);
 
+/* ---- playback access: token keys, the policy, revocations ---- */
+
+#define OB_ACCESS_KEY_ID_MAX 32
+#define OB_ACCESS_KEY_SECRET_MAX 64
+#define OB_ACCESS_KEYS_MAX 8    /* as many as a verification tries */
+
+struct ob_access_key_row {
+	char id[OB_ACCESS_KEY_ID_MAX + 1];
+	unsigned char secret[OB_ACCESS_KEY_SECRET_MAX];
+	size_t secret_len;
+	char fingerprint[17];      /* the first 8 bytes of SHA-256(secret) in hex: not secret */
+	bool signing;              /* new tokens are signed with it */
+	char source[12];           /* "imported" or "generated" */
+	char created_by[OB_USER_NAME_MAX + 16];
+	int64_t created_ms;
+};
+
+/* Adds a key. The first key, or one with signing set, becomes the signing key (the others
+ * lose the mark) in the same transaction. OB_EEXIST when the id is taken, OB_ETOOBIG when
+ * OB_ACCESS_KEYS_MAX keys exist. */
+int ob_store_access_key_add(struct ob_store *store, const struct ob_access_key_row *key,
+			    const struct ob_audit *audit);
+
+/* Makes a key the signing key. OB_ENOTFOUND when there is none. */
+int ob_store_access_key_set_signing(struct ob_store *store, const char *id,
+				    const struct ob_audit *audit);
+
+/* Deletes a key. OB_ENOTFOUND; OB_ECONFLICT when it is the signing key and others remain. */
+int ob_store_access_key_delete(struct ob_store *store, const char *id,
+			       const struct ob_audit *audit);
+
+/* Reads every key, secrets included (for the key ring), into keys (room for max), oldest
+ * first. 0 or OB_EIO. The caller wipes them after use. */
+int ob_store_access_keys_load(struct ob_store *store, struct ob_access_key_row *keys,
+			      size_t max, size_t *count);
+
+/* A new array of the keys as the API shows them: never a secret. */
+json_t *ob_store_access_key_list(struct ob_store *store);
+
+/* The stored policy document (new reference), or NULL in *out when none was ever saved. */
+int ob_store_access_policy_get(struct ob_store *store, json_t **out);
+
+/* Replaces the policy document (borrowed, validated by the caller). */
+int ob_store_access_policy_put(struct ob_store *store, const json_t *doc,
+			       const struct ob_audit *audit);
+
+/* Adds a revocation of a token id (kind "token") or a viewer id ("viewer"); expires_ms 0:
+ * never. Writes its id to *id. OB_EEXIST when that value is revoked already. */
+int ob_store_access_revocation_add(struct ob_store *store, const char *kind, const char *value,
+				   const char *reason, int64_t expires_ms,
+				   const struct ob_audit *audit, int64_t *id);
+
+/* Deletes a revocation by id. OB_ENOTFOUND when there is none. */
+int ob_store_access_revocation_delete(struct ob_store *store, int64_t id,
+				      const struct ob_audit *audit);
+
+/* A new array of the revocations in force at now_ms (expired ones are deleted first):
+ * {"id", "token_id" or "viewer_id", "reason", "created_by", "created_at", "expires_at"}. */
+json_t *ob_store_access_revocation_list(struct ob_store *store, int64_t now_ms);
+
 /* ---- audit log ---- */
 
 /* Appends one audit record on its own (for events that change nothing, such as logins);

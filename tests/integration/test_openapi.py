@@ -250,6 +250,20 @@ class OpenApiTest(BoxTestCase, unittest.TestCase):
             ("POST", "/api/v1/session", self.box.client(), None,
              {"name": "doc-user", "password": "documented passphrase"}),
             ("DELETE", "/api/v1/users/{name}", admin, "/api/v1/users/doc-user", None),
+            ("GET", "/api/v1/access/policy", key, None, None),
+            ("PUT", "/api/v1/access/policy", admin, None,
+             {"allowed_networks": ["10.0.0.0/8"], "token_transport": "cookie"}),
+            ("POST", "/api/v1/access/keys", admin, None, {"id": "doc-key"}),
+            ("POST", "/api/v1/access/keys", admin, None,
+             {"id": "doc-imported", "secret_hex": "00112233445566778899aabbccddeeff"}),
+            ("GET", "/api/v1/access/keys", admin, None, None),
+            ("PATCH", "/api/v1/access/keys/{id}", admin, "/api/v1/access/keys/doc-imported",
+             {"signing": True}),
+            ("DELETE", "/api/v1/access/keys/{id}", admin, "/api/v1/access/keys/doc-key", None),
+            ("POST", "/api/v1/access/revocations", admin, None,
+             {"viewer_id": "doc-viewer", "reason": "documented"}),
+            ("GET", "/api/v1/access/revocations", key, None, None),
+            ("GET", "/api/v1/access/stats", key, None, None),
         ]
         for method, path, client, real_path, body in cases:
             with self.subTest(route="%s %s" % (method, path)):
@@ -276,6 +290,16 @@ class OpenApiTest(BoxTestCase, unittest.TestCase):
              {"name": "admin", "password": "not the password"}, 401),
             ("GET", "/api/v1/audit", admin, "/api/v1/audit?limit=0", None, 400),
             ("GET", "/api/v1/hardware", admin, "/api/v1/hardware?refresh=yes", None, 400),
+            ("PUT", "/api/v1/access/policy", admin, None, {"allowed_networks": ["nope"]}, 400),
+            ("PUT", "/api/v1/access/policy", viewer, None, {}, 403),
+            ("POST", "/api/v1/access/keys", admin, None, {"id": "k", "secret_hex": "zz"}, 400),
+            ("DELETE", "/api/v1/access/keys/{id}", admin, "/api/v1/access/keys/none", None,
+             404),
+            ("POST", "/api/v1/playback-tokens", admin, None,
+             {"path": "/live/none/master.m3u8"}, 400),
+            ("POST", "/api/v1/access/revocations", admin, None, {}, 400),
+            ("DELETE", "/api/v1/access/revocations/{id}", admin,
+             "/api/v1/access/revocations/999", None, 404),
         ]
         for method, path, client, real_path, body, status in cases:
             with self.subTest(route="%s %s -> %d" % (method, path, status)):
