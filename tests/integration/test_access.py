@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "token"))
 
 import edgeauth_ref as ref  # noqa: E402
-from ottbox import assert_error, parse_set_cookie  # noqa: E402
+from ottbox import BoxTestCase, assert_error, parse_set_cookie  # noqa: E402
 from media import (DASH_NS, SEGMENT_SECONDS, EngineTestCase, missing_media_tools,  # noqa: E402
                    parse_master, parse_media, wait_until)
 
@@ -572,6 +572,88 @@ class AccessTest(EngineTestCase, unittest.TestCase):
             self.assertEqual(r.header("X-Access-Denied"), "malformed")
         self.assertTrue(self.box.running)
 
+    def test_percent_encoded_token_in_the_query_plays(self):
+        # The whole token percent-encoded ("~" too) is decoded once (docs/access.md).
+        encoded = urllib.parse.quote(self.token, safe="").replace("~", "%7E")
+        self.assertNotIn("~", encoded)
+        r = self.get("/premium/live/%s/master.m3u8?__token__=%s" % (PREMIUM, encoded))
+        self.assertEqual(r.status, 200, r)
+        body = r.raw.decode("utf-8")
+        for uri in hls_uris(body):
+            self.assertEqual(query_tokens(uri), [self.token], uri)
+
+    def test_head_and_byte_ranges_of_premium_files(self):
+        media = parse_media(self.prem("v0.m3u8", self.token).raw.decode("utf-8"))
+        seg = path_of(media["segments"][-1]["uri"]).split("?")[0]
+        whole = self.prem(seg, self.token)
+        self.assertEqual(whole.status, 200, whole)
+        self.assertEqual(whole.header("Content-Type"), "video/mp4")
+        r = self.prem(seg, self.token, headers={"Range": "bytes=0-99"})
+        self.assertEqual(r.status, 206, r)
+        self.assertEqual(r.raw, whole.raw[:100])
+        r = self.box.client().request("HEAD", with_token("/premium/live/%s/%s" % (PREMIUM, seg),
+                                                         self.token), auth=False)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.header("Content-Length"), str(len(whole.raw)))
+        r = self.box.client().request("HEAD", "/premium/live/%s/%s" % (PREMIUM, seg),
+                                      auth=False)
+        self.assertEqual(r.status, 401, r)
+        self.assertEqual(r.header("X-Access-Denied"), "missing")
+
+    def test_url_token_opens_only_its_path(self):
+        path = "/premium/live/%s/master.m3u8" % PREMIUM
+        token = ref.generate(KEY_A, url=path, window=600, now=int(time.time()))
+        self.assertEqual(self.get(with_token(path, token)).status, 200)
+        self.assert_denied(self.prem("v0.m3u8", token), "bad_signature")
+
+    def test_acl_list_opens_each_of_its_entries(self):
+        token = self.ref_token(acl=["/premium/live/elsewhere/*", "/premium/live/%s/*" % PREMIUM])
+        self.assertEqual(self.prem("master.m3u8", token).status, 200)
+        self.assertEqual(self.prem("v1.m3u8", token).status, 200)
+
+    def test_check_address_off_ignores_the_tokens_address(self):
+        token = self.issue(ip="192.0.2.1")["token"]
+        self.assert_denied(self.prem("master.m3u8", token), "address")
+        self.put_policy(check_address=False)
+        self.assertEqual(self.prem("master.m3u8", token).status, 200)
+
+    def test_clock_skew_comes_from_the_policy(self):
+        now = int(time.time())
+        late = self.ref_token(start=now - 600, exp=now - 120, window=None)
+        self.assert_denied(self.prem("master.m3u8", late), "expired")
+        self.put_policy(clock_skew_seconds=300)
+        self.assertEqual(self.prem("master.m3u8", late).status, 200)
+        self.put_policy(clock_skew_seconds=0)
+        just = self.ref_token(start=now - 600, exp=now - 5, window=None)
+        self.assert_denied(self.prem("master.m3u8", just), "expired")
+
+    def test_a_session_ends_after_its_idle_time(self):
+        self.put_policy(max_sessions_per_viewer=1, session_idle_seconds=10)
+        first = self.issue(viewer_id="idle-screen")["token"]
+        second = self.issue(viewer_id="idle-screen")["token"]
+        self.assertEqual(self.prem("master.m3u8", first).status, 200)
+        self.assert_denied(self.prem("master.m3u8", second), "too_many_sessions")
+        time.sleep(11.5)
+        self.assertEqual(self.prem("master.m3u8", second).status, 200)
+        self.assert_denied(self.prem("master.m3u8", first), "too_many_sessions")
+
+    def test_denials_are_logged_without_flooding_and_tokens_never(self):
+        def denial_lines():
+            return [line for line in self.box.stderr().splitlines()
+                    if "denied" in line and "bad_signature" in line]
+
+        before = len(denial_lines())
+        token = self.ref_token(key="ee" * 32)
+        for _ in range(60):
+            self.assert_denied(self.prem("master.m3u8", token), "bad_signature")
+        added = len(denial_lines()) - before
+        self.assertGreaterEqual(added, 0)
+        self.assertLessEqual(added, 3, "60 denials in a burst wrote %d log lines:\n%s"
+                             % (added, "\n".join(denial_lines()[before:])))
+        log = self.box.stderr()
+        for tok in (token, self.token):
+            self.assertNotIn(ref.parse(tok)["hmac"], log, "a token's MAC is in the log")
+
     # ---- keys ----
 
     def test_keys_are_never_readable(self):
@@ -655,6 +737,46 @@ class AccessTest(EngineTestCase, unittest.TestCase):
         for kid in ("rot-a", "rot-b"):
             self.admin.delete("/api/v1/access/keys/%s" % kid)
 
+    def test_at_most_eight_keys(self):
+        have = len(self.admin.get("/api/v1/access/keys").json["keys"])
+        added = []
+        self.addCleanup(lambda: [self.admin.delete("/api/v1/access/keys/" + k) for k in added])
+        for i in range(8 - have):
+            kid = "many%d" % i
+            r = self.admin.post("/api/v1/access/keys", {"id": kid, "secret_hex": "%02x" % i * 16})
+            self.assertEqual(r.status, 201, r)
+            added.append(kid)
+        r = self.admin.post("/api/v1/access/keys", {"id": "ninth", "secret_hex": "99" * 16})
+        assert_error(self, r, 409)
+        r = self.admin.post("/api/v1/access/keys", {"id": "ninth-gen"})
+        assert_error(self, r, 409)
+
+    def test_unknown_keys_and_revocations_are_404(self):
+        assert_error(self, self.admin.patch("/api/v1/access/keys/nokey", {"signing": True}),
+                     404)
+        assert_error(self, self.admin.delete("/api/v1/access/keys/nokey"), 404)
+        assert_error(self, self.admin.delete("/api/v1/access/revocations/999999"), 404)
+
+    def test_revocations_are_listed_and_checked(self):
+        r = self.admin.post("/api/v1/access/revocations",
+                            {"viewer_id": "listed-viewer", "reason": "chargeback",
+                             "expires_at": "2099-01-01T00:00:00Z"})
+        self.assertEqual(r.status, 201, r)
+        rid = r.json["id"]
+        self.addCleanup(self.admin.delete, "/api/v1/access/revocations/%s" % rid)
+        listed = {str(x["id"]): x for x in
+                  self.admin.get("/api/v1/access/revocations").json["revocations"]}
+        entry = listed[str(rid)]
+        self.assertEqual(entry["viewer_id"], "listed-viewer")
+        self.assertEqual(entry["reason"], "chargeback")
+        self.assertTrue(entry["created_at"])
+        self.assertTrue(entry["expires_at"].startswith("2099-01-01"), entry)
+        self.assertNotIn("token_id", entry)
+        for body in ({}, {"reason": "x"}, {"token_id": ""}, {"viewer_id": 5},
+                     {"token_id": "a", "viewer_id": "b"}):
+            with self.subTest(body=body):
+                assert_error(self, self.admin.post("/api/v1/access/revocations", body), 400)
+
     def test_bad_keys_are_400_and_duplicates_409(self):
         cases = [
             ({"id": "bad1", "secret_hex": "zz" * 16}, ["secret_hex"]),
@@ -678,6 +800,27 @@ class AccessTest(EngineTestCase, unittest.TestCase):
             self.assertNotIn(kid, ids)
 
     # ---- policy ----
+
+    def test_fields_left_out_of_a_policy_take_defaults(self):
+        self.put_policy()
+        r = self.admin.put("/api/v1/access/policy", {"max_sessions_per_viewer": 3})
+        self.assertEqual(r.status, 200, r)
+        expected = dict(DEFAULT_POLICY, max_sessions_per_viewer=3)
+        self.assertEqual(self.admin.get("/api/v1/access/policy").json, expected)
+
+    def test_channel_risk_class_sets_the_token_lifetime(self):
+        r = self.admin.post("/api/v1/channels", {
+            "id": "prem-high", "name": "prem-high", "ladder": "small", "access": "premium",
+            "risk_class": "high", "input": {"url": SOURCE}})
+        self.assertEqual(r.status, 201, r)
+        self.addCleanup(self.admin.delete, "/api/v1/channels/prem-high")
+        self.assertEqual(r.json["risk_class"], "high")
+        issued = self.issue(path="/premium/live/prem-high/master.m3u8")
+        self.assertEqual((issued["risk_class"], issued["ttl_seconds"]), ("high", 300))
+        r = self.admin.post("/api/v1/channels", {
+            "id": "prem-odd", "name": "prem-odd", "access": "premium",
+            "risk_class": "nonesuch", "input": {"url": SOURCE}})
+        assert_error(self, r, 400, mentions=["risk_class"])
 
     def test_policy_defaults(self):
         r = self.admin.get("/api/v1/access/policy")
@@ -806,6 +949,17 @@ class AccessTest(EngineTestCase, unittest.TestCase):
         assert_error(self, operator.put("/api/v1/access/policy", DEFAULT_POLICY), 403,
                      "forbidden")
 
+    def test_issuer_user_logs_in_and_issues(self):
+        r = self.admin.post("/api/v1/users", {"name": "paywall", "role": "issuer",
+                                              "password": "paywall passphrase one"})
+        self.assertEqual(r.status, 201, r)
+        self.box.add_user("paywall-cli", "issuer", "paywall passphrase two")
+        user = self.box.client()
+        self.assertEqual(user.login("paywall-cli", "paywall passphrase two").status, 200)
+        issued = self.issue(client=user)
+        self.assertEqual(self.prem("master.m3u8", issued["token"]).status, 200)
+        assert_error(self, user.get("/api/v1/access/keys"), 403, "forbidden")
+
     def test_issuer_key_only_issues_tokens(self):
         issuer = self.box.client(api_key=self.box.create_apikey("acc-issuer", "issuer"))
         issued = self.issue(client=issuer, viewer_id="paywall-1")
@@ -828,6 +982,34 @@ class AccessTest(EngineTestCase, unittest.TestCase):
                                  .json["keys"]])
         self.assertEqual(self.admin.get("/api/v1/channels/%s" % PREMIUM).json["status"]
                          ["state"], "live")
+
+
+class NoKeyTest(BoxTestCase, unittest.TestCase):
+    """A box with no playback key yet: nothing to issue with, nothing verifies."""
+    login_admin = True
+
+    def test_issuing_without_a_key_is_409_and_tokens_do_not_verify(self):
+        r = self.admin.post("/api/v1/channels", {"id": "locked", "name": "locked",
+                                                 "access": "premium", "input": {"url": SOURCE}})
+        self.assertEqual(r.status, 201, r)
+        r = self.admin.post("/api/v1/playback-tokens",
+                            {"path": "/premium/live/locked/master.m3u8"})
+        assert_error(self, r, 409)
+        self.assertEqual(self.admin.get("/api/v1/access/keys").json, {"keys": []})
+        token = ref.generate(KEY_A, acl="/premium/live/locked/*", window=600)
+        r = self.box.client().get(with_token("/premium/live/locked/master.m3u8", token),
+                                  auth=False)
+        self.assertIn(r.status, (403, 404), r)
+        if r.status == 403:
+            self.assertEqual(r.header("X-Access-Denied"), "bad_signature")
+        # The first key imported signs.
+        r = self.admin.post("/api/v1/access/keys", {"id": "first", "secret_hex": KEY_A})
+        self.assertEqual(r.status, 201, r)
+        self.assertIs(r.json["signing"], True)
+        issued = self.admin.post("/api/v1/playback-tokens",
+                                 {"path": "/premium/live/locked/master.m3u8"})
+        self.assertEqual(issued.status, 201, issued)
+        self.assertEqual(issued.json["key_id"], "first")
 
 
 if __name__ == "__main__":
