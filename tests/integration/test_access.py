@@ -600,6 +600,70 @@ class AccessTest(EngineTestCase, unittest.TestCase):
         self.assertEqual(r.status, 401, r)
         self.assertEqual(r.header("X-Access-Denied"), "missing")
 
+    def test_preflight_for_the_token_header_needs_no_token(self):
+        r = self.box.client().request(
+            "OPTIONS", "/premium/live/%s/v0.m3u8" % PREMIUM, auth=False,
+            headers={"Origin": "https://player.example", "Access-Control-Request-Method": "GET",
+                     "Access-Control-Request-Headers": "__token__"})
+        self.assertEqual(r.status, 204, r)
+        allowed = [h.strip().lower() for h in
+                   (r.header("Access-Control-Allow-Headers") or "").split(",")]
+        self.assertIn("__token__", allowed, r.headers)
+        self.assertEqual(r.header("Access-Control-Allow-Origin"), "*")
+
+    def test_a_playlist_made_for_one_token_is_not_revalidated_with_another(self):
+        other = self.issue()["token"]
+        first = self.prem("v0.m3u8", self.token)
+        etag = first.header("ETag")
+        self.assertTrue(etag, first.headers)
+        self.assertEqual(self.prem("v0.m3u8", self.token,
+                                   headers={"If-None-Match": etag}).status, 304)
+        r = self.prem("v0.m3u8", other, headers={"If-None-Match": etag})
+        self.assertEqual(r.status, 200, r)
+        self.assertNotEqual(r.header("ETag"), etag)
+        for uri in hls_uris(r.raw.decode("utf-8")):
+            self.assertEqual(query_tokens(uri), [other], uri)
+
+    def follow_child(self, master_text, token):
+        """GETs the first child playlist a master names, as a player resolves it, and then
+        its newest segment; both must answer 200."""
+        base = "http://127.0.0.1:%d/premium/live/%s/master.m3u8" % (self.box.port, PREMIUM)
+        child_url = urllib.parse.urljoin(base, hls_uris(master_text)[0])
+        r = self.get(path_of(child_url))
+        self.assertEqual(r.status, 200, "%s: %r" % (child_url, r))
+        media = parse_media(r.raw.decode("utf-8"))
+        seg_url = urllib.parse.urljoin(child_url, media["segments"][-1]["uri"])
+        r = self.get(path_of(seg_url))
+        self.assertEqual(r.status, 200, "%s: %r" % (seg_url, r))
+        for uri in hls_uris(master_text):
+            self.assertEqual(query_tokens(uri), [token], uri)
+
+    def test_tokens_with_odd_characters_travel_on(self):
+        now = int(time.time())
+        acl = "/premium/live/%s/*" % PREMIUM
+        # escape_early on (what Akamai's generators do when asked): %xx and '+' inside.
+        escaped = ref.generate(KEY_A, acl=acl, window=600, now=now, session_id="a b/c+d",
+                               data="plan=gold&tier=1", escape=True)
+        self.assertIn("%", escaped)
+        r = self.prem("master.m3u8", escaped)
+        self.assertEqual(r.status, 200, r)
+        self.follow_child(r.raw.decode("utf-8"), escaped)
+        # escape_early off: characters a URI cannot carry as they are; in a header.
+        raw = ref.generate(KEY_A, acl=acl, window=600, now=now, session_id="s 1",
+                           data='plan="gold" & <more>')
+        r = self.prem("master.m3u8", headers={"__token__": raw})
+        self.assertEqual(r.status, 200, r)
+        self.follow_child(r.raw.decode("utf-8"), raw)
+        r = self.prem("manifest.mpd", headers={"__token__": raw})
+        self.assertEqual(r.status, 200, r)
+        urls, templates = self.mpd_segment_urls(r.raw.decode("utf-8"))
+        for attr in templates:
+            self.assertEqual(query_tokens(attr), [raw], attr)
+        r = self.get(path_of(urllib.parse.urljoin(
+            "http://127.0.0.1:%d/premium/live/%s/manifest.mpd" % (self.box.port, PREMIUM),
+            urls[0])))
+        self.assertEqual(r.status, 200, r)
+
     def test_url_token_opens_only_its_path(self):
         path = "/premium/live/%s/master.m3u8" % PREMIUM
         token = ref.generate(KEY_A, url=path, window=600, now=int(time.time()))
@@ -773,7 +837,8 @@ class AccessTest(EngineTestCase, unittest.TestCase):
         self.assertTrue(entry["expires_at"].startswith("2099-01-01"), entry)
         self.assertNotIn("token_id", entry)
         for body in ({}, {"reason": "x"}, {"token_id": ""}, {"viewer_id": 5},
-                     {"token_id": "a", "viewer_id": "b"}):
+                     {"token_id": "a", "viewer_id": "b"},
+                     {"viewer_id": "x", "expires_at": "tomorrow"}):
             with self.subTest(body=body):
                 assert_error(self, self.admin.post("/api/v1/access/revocations", body), 400)
 
@@ -861,6 +926,13 @@ class AccessTest(EngineTestCase, unittest.TestCase):
                 assert_error(self, r, 400, mentions=["path"])
         r = self.admin.post("/api/v1/playback-tokens", {})
         assert_error(self, r, 400, mentions=["path"])
+        for field, value in (("ip", "not-an-address"), ("ttl_seconds", -5),
+                             ("ttl_seconds", "60"), ("viewer_id", 7)):
+            with self.subTest(field=field, value=value):
+                r = self.admin.post("/api/v1/playback-tokens",
+                                    {"path": "/premium/live/%s/master.m3u8" % PREMIUM,
+                                     field: value})
+                assert_error(self, r, 400, mentions=[field])
         r = self.admin.post("/api/v1/playback-tokens", raw=b"[1,2", content_type="application/json")
         assert_error(self, r, 400)
 
@@ -1010,6 +1082,12 @@ class NoKeyTest(BoxTestCase, unittest.TestCase):
                                  {"path": "/premium/live/locked/master.m3u8"})
         self.assertEqual(issued.status, 201, issued)
         self.assertEqual(issued.json["key_id"], "first")
+        # The last key may go, signing or not; then nothing is issued again.
+        r = self.admin.delete("/api/v1/access/keys/first")
+        self.assertIn(r.status, (200, 204), r)
+        r = self.admin.post("/api/v1/playback-tokens",
+                            {"path": "/premium/live/locked/master.m3u8"})
+        assert_error(self, r, 409)
 
 
 if __name__ == "__main__":
