@@ -856,7 +856,7 @@ class AccessTest(EngineTestCase, unittest.TestCase):
             with self.subTest(body=body):
                 r = self.admin.post("/api/v1/access/keys", body)
                 assert_error(self, r, 400, mentions=mentions)
-        r = self.admin.post("/api/v1/access/keys", raw=b"{not json", content_type="application/json")
+        r = self.admin.post("/api/v1/access/keys", raw=b"{not json")
         assert_error(self, r, 400)
         r = self.admin.post("/api/v1/access/keys", {"id": KEY_A_ID, "secret_hex": "cd" * 16})
         assert_error(self, r, 409, mentions=[KEY_A_ID])
@@ -933,7 +933,7 @@ class AccessTest(EngineTestCase, unittest.TestCase):
                                     {"path": "/premium/live/%s/master.m3u8" % PREMIUM,
                                      field: value})
                 assert_error(self, r, 400, mentions=[field])
-        r = self.admin.post("/api/v1/playback-tokens", raw=b"[1,2", content_type="application/json")
+        r = self.admin.post("/api/v1/playback-tokens", raw=b"[1,2")
         assert_error(self, r, 400)
 
     # ---- cookie transport ----
