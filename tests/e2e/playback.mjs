@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Real-browser playback check: hls.js in Debian's headless Chromium plays an HLS stream.
 //
-//   node tests/e2e/playback.mjs [URL] [--levels N] [--timeout S] [--advance S]
+//   node tests/e2e/playback.mjs [URL] [--levels N] [--timeout S] [--advance S] [--require-param NAME]
 //
 // URL is a master playlist (default $OTTBOX_HLS_URL). The test page and hls.js are served by
 // the script itself (page.route) on the fake origin http://player.test/, so nothing comes
@@ -10,6 +10,10 @@
 // --levels levels (2), and the muted <video> must play on by at least --advance seconds (3),
 // measured between two samples of video.currentTime. A live playlist (no EXT-X-ENDLIST) must
 // also gain a segment while the page watches it: a stalled encoder does not pass.
+// With --require-param NAME (e.g. __token__ for a premium channel's tokenized URL), every
+// request the page makes to the stream's origin (playlists, init and media segments) must
+// carry the query parameter NAME with the value it has in URL: a player that follows the
+// playlists as served never loses its token on the way to the segments.
 //
 // Exit status: 0 passed, 1 failed (the reason, hls.js errors and levels seen are printed),
 // 2 a bad command line or a missing tool (Chromium, playwright-core, hls.js).
@@ -25,13 +29,15 @@ const AAC = 'audio/mp4; codecs="mp4a.40.2"';
 function usage(message) {
 	if (message) console.error(`playback: ${message}`);
 	console.error('usage: node tests/e2e/playback.mjs [MASTER_URL] [--levels N] [--timeout S] ' +
-		'[--advance S]\n  (MASTER_URL defaults to $OTTBOX_HLS_URL)');
+		'[--advance S] [--require-param NAME]\n  (MASTER_URL defaults to $OTTBOX_HLS_URL)');
 	process.exit(2);
 }
 
 function parseArgs(argv) {
-	const opts = { url: process.env.OTTBOX_HLS_URL || '', levels: 2, timeout: 40, advance: 3 };
+	const opts = { url: process.env.OTTBOX_HLS_URL || '', levels: 2, timeout: 40, advance: 3,
+		requireParam: null };
 	const numeric = { '--levels': 'levels', '--timeout': 'timeout', '--advance': 'advance' };
+	const text = { '--require-param': 'requireParam' };
 	for (let i = 0; i < argv.length; i++) {
 		let arg = argv[i];
 		let value;
@@ -46,6 +52,10 @@ function parseArgs(argv) {
 			const n = Number(value);
 			if (value === undefined || !Number.isFinite(n) || n < 0) usage(`${arg} needs a number`);
 			opts[numeric[arg]] = n;
+		} else if (text[arg]) {
+			if (value === undefined) value = argv[++i];
+			if (!value) usage(`${arg} needs a value`);
+			opts[text[arg]] = value;
 		} else if (arg.startsWith('-')) {
 			usage(`unknown option ${arg}`);
 		} else {
@@ -58,6 +68,9 @@ function parseArgs(argv) {
 		if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error();
 	} catch {
 		usage(`not an http(s) URL: ${opts.url}`);
+	}
+	if (opts.requireParam && !new URL(opts.url).searchParams.has(opts.requireParam)) {
+		usage(`--require-param ${opts.requireParam}: the URL has no such query parameter`);
 	}
 	return opts;
 }
@@ -178,6 +191,9 @@ async function main() {
 	const deadline = started + opts.timeout * 1000;
 	const console_ = [];      // the page's console errors and warnings (CORS refusals land here)
 	const failedRequests = [];
+	const streamOrigin = new URL(opts.url).origin;
+	const wanted = opts.requireParam ? new URL(opts.url).searchParams.get(opts.requireParam) : null;
+	const streamRequests = { count: 0, without: [] }; // requests to the box; those lacking the param
 	const fail = (reason, state) => {
 		const lines = [
 			`playback: FAIL ${opts.url}: ${reason}`,
@@ -189,6 +205,9 @@ async function main() {
 				`paused=${state.paused} buffered=${JSON.stringify(state.buffered)}` +
 				(state.mediaError ? ` error=${state.mediaError}` : '') +
 				(state.playError ? ` play()=${state.playError}` : ''));
+		}
+		if (streamRequests.without.length) {
+			lines.push(`  requests without ${opts.requireParam}: ${streamRequests.without.slice(0, 5).join('\n    ')}`);
 		}
 		if (failedRequests.length) lines.push(`  failed requests: ${failedRequests.slice(-5).join('\n    ')}`);
 		if (console_.length) lines.push(`  browser console: ${console_.slice(-5).join('\n    ')}`);
@@ -227,6 +246,20 @@ async function main() {
 			}
 		});
 		page.on('pageerror', (e) => console_.push(`page error: ${e.message}`.slice(0, 400)));
+		page.on('request', (r) => {
+			let u;
+			try {
+				u = new URL(r.url());
+			} catch {
+				return;
+			}
+			if (u.origin !== streamOrigin) return;
+			streamRequests.count++;
+			if (wanted !== null && u.searchParams.get(opts.requireParam) !== wanted &&
+				streamRequests.without.length < 50) {
+				streamRequests.without.push(r.url());
+			}
+		});
 		page.on('requestfailed', (r) => {
 			if (failedRequests.length < 50) failedRequests.push(`${r.url()} (${r.failure()?.errorText})`);
 		});
@@ -253,6 +286,10 @@ async function main() {
 		let first = null; // { t: currentTime, at: wall ms } once playback runs
 		for (;;) {
 			state = await readState(page);
+			if (streamRequests.without.length) {
+				return fail(`a request lost the ${opts.requireParam} query parameter: ` +
+					streamRequests.without[0], state);
+			}
 			if (state.fatal) return fail('hls.js reported a fatal error', state);
 			if (state.mediaError) return fail(`the video element failed: ${state.mediaError}`, state);
 			const levelsOk = state.levelCount >= opts.levels;
@@ -267,7 +304,9 @@ async function main() {
 				const secs = ((Date.now() - started) / 1000).toFixed(1);
 				console.log(`playback: OK ${opts.url}: hls.js ${state.hlsVersion}, ${state.levelCount} ` +
 					`levels [${describeLevels(state)}], ${state.live ? 'live' : 'VOD'}, currentTime ` +
-					`${first.t.toFixed(2)} -> ${state.currentTime.toFixed(2)} s, ${secs} s in all`);
+					`${first.t.toFixed(2)} -> ${state.currentTime.toFixed(2)} s, ${secs} s in all, ` +
+					`${streamRequests.count} requests` +
+					(opts.requireParam ? `, every one with ${opts.requireParam}` : ''));
 				return 0;
 			}
 			if (Date.now() >= deadline) {

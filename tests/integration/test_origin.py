@@ -1,6 +1,9 @@
 """The playback origin: /live/CHANNEL/FILE serves what the packager publishes under
 DATA_DIR/live, publicly, with the right types, caching, CORS and byte ranges, and nothing
-else: any other path is a 404 that never reads outside the channel's directory."""
+else: any other path is a 404 that never reads outside the channel's directory.
+
+The origin serves only channels that are in the store, so each test creates (and never
+starts) the public channel whose files it plants under DATA_DIR/live."""
 
 import http.client
 import os
@@ -11,7 +14,8 @@ from ottbox import BoxTestCase, assert_error
 PLAYLIST_CACHE = "public, max-age=1"
 SEGMENT_CACHE = "public, max-age=31536000, immutable"
 M3U8 = "application/vnd.apple.mpegurl"
-EXPOSED = "Content-Length, Content-Range, Date"
+# X-Access-Denied: a player on another origin may read why a premium request was refused.
+EXPOSED = "Content-Length, Content-Range, Date, X-Access-Denied"
 SECRET = b"SECRET-BYTES-OUTSIDE-LIVE"
 
 
@@ -21,10 +25,12 @@ def pattern_bytes(n, seed=0):
 
 
 class OriginTest(BoxTestCase, unittest.TestCase):
+    login_admin = True
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        cls.channels = set()
         cls.live = cls.box.path("live")
         with open(cls.box.path("secret.txt"), "wb") as f:
             f.write(SECRET)
@@ -33,9 +39,22 @@ class OriginTest(BoxTestCase, unittest.TestCase):
 
     # ---- helpers ----
 
-    def publish(self, channel, name, data):
+    def create_channel(self, channel):
+        """Creates the public channel (not started) once: the origin serves only channels
+        that are in the store."""
+        if channel in self.channels:
+            return
+        r = self.admin.post("/api/v1/channels", {
+            "id": channel, "name": channel, "access": "public",
+            "input": {"url": "test://pattern?size=256x144&rate=25"}})
+        self.assertEqual(r.status, 201, r)
+        self.channels.add(channel)
+
+    def publish(self, channel, name, data, create=True):
         """Writes DATA_DIR/live/CHANNEL/NAME the way the packager does: a .NAME.tmp file
-        renamed into place."""
+        renamed into place; first creates the channel unless create is False."""
+        if create:
+            self.create_channel(channel)
         path = os.path.join(self.live, channel, name)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".tmp")
@@ -63,6 +82,7 @@ class OriginTest(BoxTestCase, unittest.TestCase):
     # ---- tests ----
 
     def test_playlist_is_404_with_a_json_error_until_published(self):
+        self.create_channel("before")
         client = self.box.client()
         r = client.get("/live/before/master.m3u8")
         assert_error(self, r, 404, "not_found",
@@ -74,6 +94,18 @@ class OriginTest(BoxTestCase, unittest.TestCase):
         r = client.get("/live/before/master.m3u8")
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.raw, b"#EXTM3U\n")
+
+    def test_channel_not_in_the_store_is_404_even_with_files_on_disk(self):
+        self.publish("ghost", "master.m3u8", b"#EXTM3U\n", create=False)
+        self.publish("ghost", "v0/1.m4s", b"segment", create=False)
+        for name in ("master.m3u8", "v0/1.m4s"):
+            with self.subTest(name=name):
+                r = self.box.client().get("/live/ghost/" + name)
+                assert_error(self, r, 404, "not_found", mentions=["ghost"])
+                self.assertNotIn(b"#EXTM3U", r.raw)
+                self.assertNotIn(b"segment", r.raw)
+        self.create_channel("ghost")
+        self.assertEqual(self.box.client().get("/live/ghost/master.m3u8").status, 200)
 
     def test_each_file_form_has_its_type_and_cache_control(self):
         files = [
@@ -221,7 +253,8 @@ class OriginTest(BoxTestCase, unittest.TestCase):
         self.assertEqual(r.raw, b"")
         self.assert_cors(r)
         self.assertEqual(r.header("Access-Control-Allow-Methods"), "GET, HEAD, OPTIONS")
-        self.assertEqual(r.header("Access-Control-Allow-Headers"), "Range")
+        # __token__: the playback token may come in a header of that name.
+        self.assertEqual(r.header("Access-Control-Allow-Headers"), "Range, __token__")
         self.assertTrue(int(r.header("Access-Control-Max-Age")) > 0, r.headers)
 
     def test_preflight_is_answered_by_the_origin_and_not_for_the_api(self):
