@@ -854,8 +854,9 @@ out:
 
 /* ---- finding the token in a request ---- */
 
-/* Copies a found value into out: literally when it holds a '~' (a token as written), else
- * decoded once (the whole token was percent-encoded on the way). */
+/* Copies a found value into out: literally when it holds a '=' (a token as written always
+ * has "exp=" and "hmac="), else decoded once: the whole token was percent-encoded on the
+ * way, '=' included, as encodeURIComponent and the like do (they may leave '~' alone). */
 static int take_value(const char *value, size_t len, char *out, size_t out_len)
 {
 	size_t cap = out_len < OB_TOKEN_MAX_CHARS + 1 ? out_len : OB_TOKEN_MAX_CHARS + 1;
@@ -863,7 +864,7 @@ static int take_value(const char *value, size_t len, char *out, size_t out_len)
 
 	if (len > QUERY_VALUE_MAX)
 		return OB_ETOOBIG;
-	if (!memchr(value, FIELD_DELIMITER, len))
+	if (!memchr(value, '=', len))
 		return percent_decode(value, len, out, cap, &n);
 	if (len + 1 > cap)
 		return OB_ETOOBIG;

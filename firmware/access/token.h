@@ -184,7 +184,7 @@ enum ob_token_location {
 
 /* Finds the token named name (NULL: OB_TOKEN_NAME_DEFAULT) in the query string, else the
  * Cookie header's value, else the value of the header of that name; each may be NULL. The
- * first place that has a non-empty value wins. A value without a literal '~' is taken as
+ * first place that has a non-empty value wins. A value without a literal '=' is taken as
  * percent-encoded as a whole and decoded once. Copies it into out (out_len bytes) and says
  * where in *where (may be NULL). 0, OB_ENOTFOUND, OB_ETOOBIG past OB_TOKEN_MAX_CHARS or
  * out_len, OB_EINVAL for a bad escape or a name given twice in the query string. */

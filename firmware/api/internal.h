@@ -161,8 +161,8 @@ bool ob_api_origin_carry_token(const char *text, size_t len, bool mpd, const cha
 			       struct ob_strbuf *out);
 
 /* Writes a token into out as it can travel in a URI query or a cookie: unchanged when
- * every byte is safe there, otherwise every byte but unreserved ones percent-encoded ('~'
- * included), which token extraction decodes once. False when out_len is too small. */
+ * every byte is safe there, otherwise every byte but unreserved ones percent-encoded ('='
+ * and '~' included), which token extraction decodes once. False when out_len is too small. */
 bool ob_api_origin_token_for_uri(const char *token, char *out, size_t out_len);
 
 /* The CivetWeb handler for /live/ and /premium/: GET, HEAD and OPTIONS of DATA_DIR/live;

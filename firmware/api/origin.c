@@ -7,6 +7,7 @@
  * the packager writes before anything on disk is touched. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +29,8 @@
 #define LIVE_DIR "live"
 #define TRACK_DIGITS_MAX 3   /* v0 … v999 */
 #define NUMBER_DIGITS_MAX 20 /* any uint64_t */
-#define SEND_CHUNK 16384
+#define SEND_CHUNK_SMALL 16384          /* on the stack, when the thread's buffer is missing */
+#define SEND_CHUNK (512 * 1024)         /* per worker thread: a segment in one or two writes */
 #define ECHO_MAX 64          /* characters of a request path quoted back in an error */
 
 /* Premium responses: the same lifetimes, but for the player alone. A rewritten playlist
@@ -350,7 +352,7 @@ bool ob_api_origin_token_for_uri(const char *token, char *out, size_t out_len)
 		all_safe = uri_safe((unsigned char)token[i]);
 	if (all_safe)
 		return ob_strlcpy(out, token, out_len) == 0;
-	/* Encoded whole, '~' included: a value without a literal '~' is decoded once when the
+	/* Encoded whole, '=' included: a value without a literal '=' is decoded once when the
 	 * token comes back. */
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)token[i];
@@ -584,16 +586,49 @@ static bool not_modified(struct mg_connection *conn, const struct stat *st, cons
 	return end && *end == '\0' && st->st_mtim.tv_sec <= timegm(&tm);
 }
 
+static pthread_key_t send_buffer_key;
+static pthread_once_t send_buffer_once = PTHREAD_ONCE_INIT;
+static bool send_buffer_ready;
+
+static void send_buffer_init(void)
+{
+	send_buffer_ready = pthread_key_create(&send_buffer_key, free) == 0;
+}
+
+/* The calling worker thread's copy buffer (SEND_CHUNK bytes, freed when the thread ends),
+ * or NULL. Few large writes instead of many small ones: each system call costs. */
+static char *send_buffer(void)
+{
+	char *buf;
+
+	pthread_once(&send_buffer_once, send_buffer_init);
+	if (!send_buffer_ready)
+		return NULL;
+	buf = pthread_getspecific(send_buffer_key);
+	if (!buf) {
+		buf = malloc(SEND_CHUNK);
+		if (buf && pthread_setspecific(send_buffer_key, buf) != 0) {
+			free(buf);
+			buf = NULL;
+		}
+	}
+	return buf;
+}
+
 /* Copies len bytes from offset of fd to the client. 0, or OB_EIO when the file ended
  * early or the client went away. */
 static int send_body(struct mg_connection *conn, int fd, uint64_t offset, uint64_t len,
 		     bool *client_gone)
 {
-	char buf[SEND_CHUNK];
+	char small[SEND_CHUNK_SMALL];
+	char *buf = send_buffer();
+	size_t buf_len = buf ? SEND_CHUNK : sizeof(small);
 
+	if (!buf)
+		buf = small;
 	*client_gone = false;
 	while (len > 0) {
-		size_t want = len < sizeof(buf) ? (size_t)len : sizeof(buf);
+		size_t want = len < buf_len ? (size_t)len : buf_len;
 		ssize_t got = pread(fd, buf, want, (off_t)offset);
 
 		if (got < 0 && errno == EINTR)

@@ -473,6 +473,10 @@ int ob_api_start(const struct ob_api_config *config, struct ob_store *store,
 	options[n++] = "30000";
 	options[n++] = "enable_keep_alive";
 	options[n++] = "yes";
+	/* Without it, Nagle's algorithm holds the last part of each answer until the client's
+	 * delayed ACK (up to 40 ms): a player's segment, or an API answer, waits for nothing. */
+	options[n++] = "tcp_nodelay";
+	options[n++] = "1";
 	options[n++] = "enable_directory_listing";
 	options[n++] = "no";
 	options[n++] = "additional_header";

@@ -582,6 +582,18 @@ class AccessTest(EngineTestCase, unittest.TestCase):
         for uri in hls_uris(body):
             self.assertEqual(query_tokens(uri), [self.token], uri)
 
+    def test_token_encoded_by_url_libraries_plays(self):
+        # encodeURIComponent and urllib's urlencode encode "=" and "/" but leave "~" (and
+        # urlencode "*" too): such a value has no literal "=" and is decoded once.
+        for encoded in (urllib.parse.quote(self.token, safe="~*"),
+                        urllib.parse.urlencode({"__token__": self.token}).split("=", 1)[1]):
+            with self.subTest(encoded=encoded[:40]):
+                self.assertNotIn("=", encoded)
+                r = self.get("/premium/live/%s/master.m3u8?__token__=%s" % (PREMIUM, encoded))
+                self.assertEqual(r.status, 200, r)
+                for uri in hls_uris(r.raw.decode("utf-8")):
+                    self.assertEqual(query_tokens(uri), [self.token], uri)
+
     def test_head_and_byte_ranges_of_premium_files(self):
         media = parse_media(self.prem("v0.m3u8", self.token).raw.decode("utf-8"))
         seg = path_of(media["segments"][-1]["uri"]).split("?")[0]

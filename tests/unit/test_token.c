@@ -753,7 +753,11 @@ static void test_extract_from_query_cookie_and_header(void **state)
 	assert_int_equal(ob_access_token_extract(NULL, "__token__=exp%3D1%7Eacl%3D%2F%2A%7Ehmac%3Dab",
 						 NULL, NULL, out, sizeof(out), &where), 0);
 	assert_string_equal(out, token);
-	/* As written (with its '~'), escapes inside are the token's own. */
+	/* Encoded as encodeURIComponent does: '=' and '/' encoded, '~' and '*' left alone. */
+	assert_int_equal(ob_access_token_extract(NULL, "__token__=exp%3D1~acl%3D%2F*~hmac%3Dab",
+						 NULL, NULL, out, sizeof(out), NULL), 0);
+	assert_string_equal(out, token);
+	/* As written (with its '='), escapes inside are the token's own. */
 	assert_int_equal(ob_access_token_extract(NULL, "__token__=exp=1~data=a%2fb~hmac=ab", NULL,
 						 NULL, out, sizeof(out), NULL), 0);
 	assert_string_equal(out, "exp=1~data=a%2fb~hmac=ab");
