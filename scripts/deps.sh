@@ -1,7 +1,8 @@
 #!/bin/bash
 # Installs what the build (run), the tests (test) or the bench (bench) need and is missing:
-# Debian packages with apt-get, npm packages from the lock file (tests only). Quick when
-# everything is there; prints the exact command instead when not root.
+# Debian packages with apt-get, npm packages from the lock file (the console's libraries and
+# the browser test tools). Quick when everything is there; prints the exact command instead
+# when not root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,10 +12,11 @@ run_pkgs=(
 	libcivetweb-dev libssl-dev libsqlite3-dev libmbedtls-dev libjansson-dev libargon2-dev
 	libavcodec-dev libavformat-dev libavfilter-dev libavutil-dev
 	libva-dev libvpl-dev libffmpeg-nvenc-dev
+	nodejs npm
 )
 test_pkgs=(
 	libcmocka-dev cppcheck sqlite3 curl python3-yaml
-	chromium nodejs npm ffmpeg
+	chromium ffmpeg
 )
 # The bench: ffmpeg for the transcode comparison; wrk for the origin's load and nginx as its
 # static-file reference (the light build; the bench runs its own nginx from a temporary
@@ -50,8 +52,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# npm packages (browser test tools) come from the lock file, only when the tree has one.
-if [ "$mode" = test ] && [ -f package-lock.json ]; then
+# npm packages come from the lock file, at its versions: the console's libraries (copied into
+# the build output by make, so the box needs no internet at run time) and the browser test
+# tools. The stamp is the lock file npm ci last installed from: nothing to do while it matches.
+if [ -f package-lock.json ]; then
 	stamp=node_modules/.ottbox-lock-stamp
 	if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
 		if ! command -v npm >/dev/null; then
