@@ -131,10 +131,40 @@ $(O)/bin/ottboxd-asan: $(BUILD)-asan/firmware/main.o $(BUILD)-asan/libottbox.a s
 # The console's static files, copied where ottboxd looks for them (BINDIR/../share/ottbox/www).
 WWW_SRCS := $(shell find webui -type f 2>/dev/null)
 WWW_OUT := $(WWW_SRCS:webui/%=$(O)/share/ottbox/www/%)
-www: $(WWW_OUT)
 $(O)/share/ottbox/www/%: webui/%
 	@mkdir -p $(dir $@)
 	cp $< $@
+
+# The console's libraries: the ES-module builds from node_modules (npm ci, at the lock file's
+# versions), copied under www/vendor/ with a .js name (CivetWeb labels .js, not .mjs, as
+# JavaScript, and a browser runs a module only with a JavaScript type). There is no import
+# map (the CSP forbids inline scripts): our modules import by relative path, and the one bare
+# specifier between libraries, hooks' `from "preact"`, is rewritten to the copied file.
+VENDOR := $(O)/share/ottbox/www/vendor
+NPM := node_modules
+VENDOR_OUT := $(VENDOR)/preact.js $(VENDOR)/hooks.js $(VENDOR)/htm.js $(VENDOR)/uPlot.esm.js \
+	$(VENDOR)/uPlot.min.css $(VENDOR)/hls.esm.js
+VENDOR_COPY = @mkdir -p $(dir $@) && sed '/^\/\/. sourceMappingURL=/d' $< > $@.tmp && mv $@.tmp $@
+$(NPM)/%:
+	@echo "ottbox: $@ is missing: run \`npm ci\` (or \`make deps\`) to install the console's libraries" >&2
+	@exit 1
+$(VENDOR)/preact.js: $(NPM)/preact/dist/preact.mjs
+	$(VENDOR_COPY)
+$(VENDOR)/hooks.js: $(NPM)/preact/hooks/dist/hooks.mjs
+	@mkdir -p $(dir $@)
+	sed -e '/^\/\/. sourceMappingURL=/d' -e 's|from *"preact"|from"./preact.js"|' $< > $@.tmp
+	@grep -q 'from"./preact.js"' $@.tmp || { echo "ottbox: $< no longer imports \"preact\" as expected" >&2; rm -f $@.tmp; exit 1; }
+	mv $@.tmp $@
+$(VENDOR)/htm.js: $(NPM)/htm/dist/htm.mjs
+	$(VENDOR_COPY)
+$(VENDOR)/uPlot.esm.js: $(NPM)/uplot/dist/uPlot.esm.js
+	$(VENDOR_COPY)
+$(VENDOR)/uPlot.min.css: $(NPM)/uplot/dist/uPlot.min.css
+	$(VENDOR_COPY)
+$(VENDOR)/hls.esm.js: $(NPM)/hls.js/dist/hls.min.mjs
+	$(VENDOR_COPY)
+
+www: $(WWW_OUT) $(VENDOR_OUT)
 
 unit-bins: $(UNIT_BINS) $(UNIT_BINS_ASAN)
 $(O)/tests/unit/%: tests/unit/%.c $(BUILD)/libottbox.a $(GEN)/autoconf.h
