@@ -1,122 +1,118 @@
-// The console is a client of the REST API and does nothing the API does not do.
-const $ = (id) => document.getElementById(id);
-let csrf = null;
+// The console's shell: the session (login, forced password change, logout, expiry), the
+// header and the view named in location.hash. A lost session shows the login form and keeps
+// the hash, so logging in again returns to the view the operator was on.
+import { render } from './vendor/preact.js';
+import { useCallback, useEffect, useState } from './vendor/hooks.js';
+import { html } from './console/html.js';
+import { api, setCsrf, setSessionHandlers } from './console/api.js';
+import { LoginForm, ChangePasswordForm } from './console/login.js';
+import { Overview, System } from './console/views.js';
 
-async function api(method, path, body) {
-  const headers = {};
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  if (csrf && method !== 'GET') headers['X-CSRF-Token'] = csrf;
-  const res = await fetch(path, {
-    method, headers, credentials: 'same-origin',
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const data = res.status === 204 ? null : await res.json().catch(() => null);
-  return { status: res.status, data };
+const VIEWS = {
+  overview: { title: 'Overview', component: Overview },
+  system: { title: 'System', component: System },
+};
+const DEFAULT_VIEW = 'overview';
+
+function viewFromHash() {
+  const name = location.hash.replace(/^#\/?/, '').split('/')[0];
+  return VIEWS[name] ? name : DEFAULT_VIEW;
 }
 
-function say(text) {
-  $('message').textContent = text || '';
-  $('message').hidden = !text;
+function useHashView() {
+  const [view, setView] = useState(viewFromHash);
+  useEffect(() => {
+    const changed = () => setView(viewFromHash());
+    addEventListener('hashchange', changed);
+    return () => removeEventListener('hashchange', changed);
+  }, []);
+  return view;
 }
 
-function show(view) {
-  for (const id of ['login', 'change', 'overview']) $(id).hidden = id !== view;
-  $('logout').hidden = view === 'login';
+function Header({ boxName, session, onLogout, view }) {
+  return html`
+    <header>
+      <h1><span class="brand">ottbox</span>${boxName && boxName !== 'ottbox'
+        ? html` <span class="sep" aria-hidden="true">·</span> <span id="box-name">${boxName}</span>` : null}</h1>
+      ${session && view && html`
+        <nav aria-label="Views">
+          ${Object.entries(VIEWS).map(([name, v]) => html`
+            <a key=${name} href=${`#/${name}`} aria-current=${view === name ? 'page' : null}>${v.title}</a>`)}
+        </nav>`}
+      ${session && html`
+        <span class="who" id="who">${session.user} <span class="role">(${session.role})</span></span>
+        <button type="button" id="logout" class="secondary" onClick=${onLogout}>Log out</button>`}
+    </header>`;
 }
 
-function errorText(res) {
-  return res.data && res.data.error ? res.data.error.message : `request failed (${res.status})`;
-}
+function App() {
+  // phase: loading (asking the box), login, change (the password first), ready.
+  const [phase, setPhase] = useState('loading');
+  const [session, setSession] = useState(null);
+  const [notice, setNotice] = useState('');
+  const [boxName, setBoxName] = useState('');
+  const view = useHashView();
 
-function bytes(n) {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-  return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
-}
+  const enter = useCallback((s) => {
+    setCsrf(s.csrf_token);
+    setSession({ user: s.user, role: s.role });
+    setNotice('');
+    setPhase(s.must_change_password ? 'change' : 'ready');
+  }, []);
 
-function duration(s) {
-  const d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
-  return d ? `${d} d ${h} h` : h ? `${h} h ${m} min` : `${m} min ${s % 60} s`;
-}
+  const toLogin = useCallback((text) => {
+    setCsrf(null);
+    setSession(null);
+    setNotice(text || '');
+    setPhase('login');
+  }, []);
 
-async function showOverview() {
-  const res = await api('GET', '/api/v1/system');
-  if (res.status === 401) return showLogin();
-  if (res.status === 403 && res.data?.error?.code === 'password_change_required') {
-    return show('change');
+  useEffect(() => {
+    setSessionHandlers({
+      lost: () => toLogin('Your session has ended. Log in again to go on where you were.'),
+      passwordChangeRequired: () => setPhase('change'),
+    });
+    api('GET', '/api/v1/session').then((s) => (s.via === 'session' ? enter(s) : toLogin()),
+      () => toLogin());
+  }, [enter, toLogin]);
+
+  useEffect(() => {
+    if (phase !== 'ready') return;
+    api('GET', '/api/v1/system').then((s) => setBoxName(s.box_name || ''), () => {});
+  }, [phase]);
+
+  useEffect(() => {
+    const title = phase === 'ready' ? VIEWS[view].title : phase === 'change' ? 'Choose your password' : 'Log in';
+    document.title = `${title} · ${boxName || 'ottbox'}`;
+  }, [phase, view, boxName]);
+
+  async function logout() {
+    try {
+      await api('DELETE', '/api/v1/session');
+    } catch (e) {
+      // Gone already: the login form is what the operator wants either way.
+    }
+    toLogin('You are logged out.');
   }
-  if (res.status !== 200) return say(errorText(res));
-  const s = res.data;
-  $('box-name').textContent = s.box_name || 'Box';
-  const rows = [
-    ['Version', `${s.version} (${s.build})`],
-    ['Up for', duration(s.uptime_s)],
-    ['CPU', `${s.cpu.model}, ${s.cpu.cores} cores, load ${s.cpu.load_average.map((l) => l.toFixed(2)).join(' ')}`],
-    ['Memory', `${bytes(s.memory.available_bytes)} free of ${bytes(s.memory.total_bytes)}`],
-    ['Storage', `${bytes(s.storage.available_bytes)} free of ${bytes(s.storage.total_bytes)} (${s.storage.path})`],
-    ['Host', `${s.os.hostname}, Linux ${s.os.kernel}`],
-  ];
-  $('system').replaceChildren(...rows.flatMap(([k, v]) => {
-    const dt = document.createElement('dt'); dt.textContent = k;
-    const dd = document.createElement('dd'); dd.textContent = v;
-    return [dt, dd];
-  }));
-  $('hardware').replaceChildren(...s.hardware.map((b) => {
-    const li = document.createElement('li');
-    li.textContent = `${b.name}: ${b.available ? 'available' : `not available (${b.reason || 'unknown'})`}` +
-      (b.encoders ? ` — encoders ${b.encoders.join(', ')}` : '');
-    if (!b.available) li.className = 'off';
-    return li;
-  }));
-  show('overview');
+
+  async function passwordChanged() {
+    try {
+      enter(await api('GET', '/api/v1/session'));
+    } catch (e) {
+      toLogin('Your password was changed; log in with it.');
+    }
+  }
+
+  let body;
+  if (phase === 'loading') body = html`<p class="hint" aria-live="polite">Loading…</p>`;
+  else if (phase === 'login') body = html`<${LoginForm} notice=${notice} onLoggedIn=${enter} />`;
+  else if (phase === 'change') body = html`<${ChangePasswordForm} onChanged=${passwordChanged} />`;
+  else body = html`<${VIEWS[view].component} key=${view} />`;
+
+  return html`
+    <${Header} boxName=${boxName} session=${phase === 'ready' || phase === 'change' ? session : null}
+      onLogout=${logout} view=${phase === 'ready' ? view : null} />
+    <main id="main">${body}</main>`;
 }
 
-function showLogin() {
-  csrf = null;
-  $('who').textContent = '';
-  show('login');
-  $('login-name').focus();
-}
-
-async function start() {
-  const res = await api('GET', '/api/v1/session');
-  if (res.status !== 200) return showLogin();
-  csrf = res.data.csrf_token || null;
-  $('who').textContent = `${res.data.user} (${res.data.role})`;
-  if (res.data.must_change_password) return show('change');
-  return showOverview();
-}
-
-$('login').addEventListener('submit', async (ev) => {
-  ev.preventDefault();
-  const form = new FormData(ev.target);
-  const res = await api('POST', '/api/v1/session',
-    { name: form.get('name'), password: form.get('password') });
-  if (res.status !== 200) return say(errorText(res));
-  say('');
-  ev.target.reset();
-  csrf = res.data.csrf_token;
-  $('who').textContent = `${res.data.user} (${res.data.role})`;
-  if (res.data.must_change_password) return show('change');
-  return showOverview();
-});
-
-$('change').addEventListener('submit', async (ev) => {
-  ev.preventDefault();
-  const form = new FormData(ev.target);
-  const res = await api('POST', '/api/v1/session/password', {
-    current_password: form.get('current_password'), new_password: form.get('new_password'),
-  });
-  if (res.status !== 204) return say(errorText(res));
-  say('');
-  ev.target.reset();
-  return showOverview();
-});
-
-$('logout').addEventListener('click', async () => {
-  await api('DELETE', '/api/v1/session');
-  showLogin();
-});
-
-start();
+render(html`<${App} />`, document.getElementById('app'));
