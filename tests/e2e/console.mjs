@@ -1,0 +1,221 @@
+#!/usr/bin/env node
+// The admin console in Debian's headless Chromium, against a real ottboxd: first login with
+// the one-time password, the forced change, the overview, logout, login again; a session that
+// ends under the console (its cookie dropped, or DELETE /api/v1/session from elsewhere) sends
+// the next action to the login form, and logging in again returns to the same view.
+//
+//   node tests/e2e/console.mjs BASE_URL --initial-password P --new-password P
+//        [--channel NAME] [--screenshots DIR] [--timeout S]
+//
+// BASE_URL is the box (http://127.0.0.1:PORT). --channel: a channel the overview must list.
+// Each step leaves a PNG in --screenshots (default output/tests/screenshots/console); a
+// failure leaves failed.png there. The page must log no error (a CSP refusal, a module that
+// does not load, an exception) other than the 401 answers the expiry steps provoke.
+//
+// Exit status: 0 passed, 1 failed (the step and the reason are printed), 2 a bad command line
+// or a missing tool (Chromium, playwright-core).
+
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+const CHROMIUM = process.env.OTTBOX_CHROMIUM || '/usr/bin/chromium';
+
+function usage(message) {
+	if (message) console.error(`console: ${message}`);
+	console.error('usage: node tests/e2e/console.mjs BASE_URL --initial-password P ' +
+		'--new-password P [--channel NAME] [--screenshots DIR] [--timeout S]');
+	process.exit(2);
+}
+
+function parseArgs(argv) {
+	const opts = { base: '', initial: '', fresh: '', channel: null,
+		screenshots: join('output', 'tests', 'screenshots', 'console'), timeout: 10 };
+	const names = { '--initial-password': 'initial', '--new-password': 'fresh', '--channel': 'channel',
+		'--screenshots': 'screenshots', '--timeout': 'timeout' };
+	for (let i = 0; i < argv.length; i++) {
+		const arg = argv[i];
+		if (arg === '-h' || arg === '--help') usage();
+		if (names[arg]) {
+			const value = argv[++i];
+			if (value === undefined) usage(`${arg} needs a value`);
+			opts[names[arg]] = value;
+		} else if (arg.startsWith('-')) {
+			usage(`unknown option ${arg}`);
+		} else {
+			opts.base = arg.replace(/\/+$/, '');
+		}
+	}
+	if (!/^https?:\/\/./.test(opts.base)) usage('no box URL (http://HOST:PORT)');
+	if (!opts.initial || !opts.fresh) usage('--initial-password and --new-password are needed');
+	opts.timeout = Number(opts.timeout);
+	if (!Number.isFinite(opts.timeout) || opts.timeout <= 0) usage('--timeout needs a number');
+	return opts;
+}
+
+async function main() {
+	const opts = parseArgs(process.argv.slice(2));
+	let chromium;
+	try {
+		({ chromium } = await import('playwright-core'));
+	} catch (e) {
+		console.error(`console: ${e.message}\nconsole: run \`npm ci\` in the repository`);
+		return 2;
+	}
+	if (!existsSync(CHROMIUM)) {
+		console.error(`console: no Chromium at ${CHROMIUM}; install Debian's chromium package`);
+		return 2;
+	}
+	rmSync(opts.screenshots, { recursive: true, force: true });
+	mkdirSync(opts.screenshots, { recursive: true });
+
+	const started = Date.now();
+	const problems = []; // errors the page logged that no step provoked on purpose
+	let step = 'starting Chromium';
+	let shot = 0;
+	let browser;
+	try {
+		browser = await chromium.launch({ executablePath: CHROMIUM, headless: true,
+			args: ['--no-sandbox'], timeout: 30000 });
+	} catch (e) {
+		console.error(`console: Chromium (${CHROMIUM}) did not start: ${e.message}`);
+		return 2;
+	}
+	const context = await browser.newContext({ viewport: { width: 1366, height: 768 } });
+	context.setDefaultTimeout(opts.timeout * 1000);
+	const page = await context.newPage();
+	page.on('console', (m) => {
+		if (m.type() !== 'error') return;
+		const text = m.text();
+		// The expiry steps make the API answer 401 on purpose; Chromium logs each one.
+		if (/status of 401/.test(text)) return;
+		problems.push(text.slice(0, 400));
+	});
+	page.on('pageerror', (e) => problems.push(`page error: ${e.message}`.slice(0, 400)));
+	page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} (${r.failure()?.errorText})`));
+	page.on('response', (r) => {
+		if (r.status() >= 400 && r.status() !== 401 && !r.url().includes('/api/')) {
+			problems.push(`HTTP ${r.status()} for ${r.url()}`);
+		}
+	});
+
+	const snap = async (name) => {
+		shot++;
+		await page.screenshot({ path: join(opts.screenshots, `${String(shot).padStart(2, '0')}-${name}.png`),
+			fullPage: true });
+	};
+	const check = (ok, what) => {
+		if (!ok) throw new Error(what);
+	};
+	const noProblems = () => check(!problems.length, `the page logged errors:\n    ${problems.join('\n    ')}`);
+	const login = async (password) => {
+		await page.getByLabel('User name').fill('admin');
+		await page.getByLabel('Password', { exact: true }).fill(password);
+		await page.getByRole('button', { name: 'Log in' }).click();
+	};
+	const loginForm = () => page.locator('form#login');
+
+	try {
+		step = 'the console loads and shows the login form';
+		await page.goto(`${opts.base}/`);
+		await loginForm().waitFor();
+		check(await page.getByLabel('User name').evaluate((el) => el === document.activeElement),
+			'the user name field does not have the focus');
+		noProblems();
+		await snap('login');
+
+		step = 'a wrong password is refused with a message';
+		await login('not the password');
+		await page.getByRole('alert').filter({ hasText: 'Wrong user name or password' }).waitFor();
+		await snap('login-refused');
+
+		step = 'the one-time password leads to the forced password change';
+		await login(opts.initial);
+		await page.locator('form#change').waitFor();
+		await snap('change-password');
+
+		step = 'the new password is saved and the overview shows';
+		await page.getByLabel('Current password').fill(opts.initial);
+		await page.getByLabel(/^New password \(/).fill(opts.fresh);
+		await page.getByLabel('New password again').fill(opts.fresh);
+		// Keyboard: Enter in the last field submits the form.
+		await page.getByLabel('New password again').press('Enter');
+		await page.locator('section#overview').waitFor();
+		await page.getByRole('heading', { name: 'Channels' }).waitFor();
+		check((await page.locator('#who').innerText()).includes('admin'), 'the header does not name the user');
+		if (opts.channel) {
+			const row = page.locator('table.channels tbody tr').filter({ hasText: opts.channel });
+			await row.waitFor();
+			check((await row.innerText()).includes('stopped'), `the channel row has no state: ${await row.innerText()}`);
+		}
+		noProblems();
+		await snap('overview');
+		await page.setViewportSize({ width: 390, height: 844 });
+		await snap('overview-phone');
+		await page.setViewportSize({ width: 1366, height: 768 });
+
+		step = 'logout returns to the login form';
+		await page.getByRole('button', { name: 'Log out' }).click();
+		await loginForm().waitFor();
+		await page.getByText('You are logged out.').waitFor();
+		await snap('logged-out');
+
+		step = 'login again with the new password';
+		await login(opts.fresh);
+		await page.locator('section#overview').waitFor();
+		await snap('overview-again');
+
+		step = 'the system view';
+		await page.getByRole('link', { name: 'System' }).click();
+		await page.locator('section#system').waitFor();
+		await page.locator('#hardware li').first().waitFor();
+		check(page.url().endsWith('#/system'), `the URL is ${page.url()}, not …#/system`);
+		noProblems();
+		await snap('system');
+
+		step = 'a dropped session cookie: the next action shows the login form';
+		await context.clearCookies();
+		await page.getByRole('button', { name: 'Refresh' }).click();
+		await loginForm().waitFor();
+		await page.getByText('Your session has ended').waitFor();
+		check(page.url().endsWith('#/system'), `the URL lost the view: ${page.url()}`);
+		await snap('expired-login');
+
+		step = 'logging in again returns to the system view';
+		await login(opts.fresh);
+		await page.locator('section#system').waitFor();
+		await snap('system-after-expiry');
+
+		step = 'a session ended by DELETE /api/v1/session elsewhere: back to login, then the same view';
+		// context.request shares the page's cookies: this ends the page's own session.
+		const info = await (await context.request.get(`${opts.base}/api/v1/session`)).json();
+		const del = await context.request.delete(`${opts.base}/api/v1/session`,
+			{ headers: { 'X-CSRF-Token': info.csrf_token } });
+		check(del.status() === 204, `DELETE /api/v1/session answered ${del.status()}`);
+		await page.getByRole('link', { name: 'Overview' }).click();
+		await loginForm().waitFor();
+		check(page.url().endsWith('#/overview'), `the URL lost the view: ${page.url()}`);
+		await login(opts.fresh);
+		await page.locator('section#overview').waitFor();
+		await page.getByRole('heading', { name: 'Channels' }).waitFor();
+		noProblems();
+		await snap('overview-after-delete');
+
+		console.log(`console: OK ${opts.base}: ${shot} screenshots in ${opts.screenshots}, ` +
+			`${((Date.now() - started) / 1000).toFixed(1)} s`);
+		return 0;
+	} catch (e) {
+		await page.screenshot({ path: join(opts.screenshots, 'failed.png'), fullPage: true }).catch(() => {});
+		const lines = [`console: FAIL at "${step}": ${e.message.split('\n')[0]}`,
+			`  page: ${page.url()}`, `  screenshot: ${join(opts.screenshots, 'failed.png')}`];
+		if (problems.length) lines.push(`  page errors:\n    ${problems.join('\n    ')}`);
+		console.error(lines.join('\n'));
+		return 1;
+	} finally {
+		await browser.close().catch(() => {});
+	}
+}
+
+main().then((code) => { process.exitCode = code; }, (e) => {
+	console.error(`console: FAIL: ${e.stack || e}`);
+	process.exitCode = 1;
+});
