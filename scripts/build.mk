@@ -139,7 +139,8 @@ $(O)/share/ottbox/www/%: webui/%
 # versions), copied under www/vendor/ with a .js name (CivetWeb labels .js, not .mjs, as
 # JavaScript, and a browser runs a module only with a JavaScript type). There is no import
 # map (the CSP forbids inline scripts): our modules import by relative path, and the one bare
-# specifier between libraries, hooks' `from "preact"`, is rewritten to the copied file.
+# specifier between libraries, hooks' `from "preact"`, is rewritten to the copied file. A new
+# lock file copies them again, whatever dates npm gave the files it unpacked.
 VENDOR := $(O)/share/ottbox/www/vendor
 NPM := node_modules
 VENDOR_OUT := $(VENDOR)/preact.js $(VENDOR)/hooks.js $(VENDOR)/htm.js $(VENDOR)/uPlot.esm.js \
@@ -148,20 +149,20 @@ VENDOR_COPY = @mkdir -p $(dir $@) && sed '/^\/\/. sourceMappingURL=/d' $< > $@.t
 $(NPM)/%:
 	@echo "ottbox: $@ is missing: run \`npm ci\` (or \`make deps\`) to install the console's libraries" >&2
 	@exit 1
-$(VENDOR)/preact.js: $(NPM)/preact/dist/preact.mjs
+$(VENDOR)/preact.js: $(NPM)/preact/dist/preact.mjs package-lock.json
 	$(VENDOR_COPY)
-$(VENDOR)/hooks.js: $(NPM)/preact/hooks/dist/hooks.mjs
+$(VENDOR)/hooks.js: $(NPM)/preact/hooks/dist/hooks.mjs package-lock.json
 	@mkdir -p $(dir $@)
 	sed -e '/^\/\/. sourceMappingURL=/d' -e 's|from *"preact"|from"./preact.js"|' $< > $@.tmp
 	@grep -q 'from"./preact.js"' $@.tmp || { echo "ottbox: $< no longer imports \"preact\" as expected" >&2; rm -f $@.tmp; exit 1; }
 	mv $@.tmp $@
-$(VENDOR)/htm.js: $(NPM)/htm/dist/htm.mjs
+$(VENDOR)/htm.js: $(NPM)/htm/dist/htm.mjs package-lock.json
 	$(VENDOR_COPY)
-$(VENDOR)/uPlot.esm.js: $(NPM)/uplot/dist/uPlot.esm.js
+$(VENDOR)/uPlot.esm.js: $(NPM)/uplot/dist/uPlot.esm.js package-lock.json
 	$(VENDOR_COPY)
-$(VENDOR)/uPlot.min.css: $(NPM)/uplot/dist/uPlot.min.css
+$(VENDOR)/uPlot.min.css: $(NPM)/uplot/dist/uPlot.min.css package-lock.json
 	$(VENDOR_COPY)
-$(VENDOR)/hls.esm.js: $(NPM)/hls.js/dist/hls.min.mjs
+$(VENDOR)/hls.esm.js: $(NPM)/hls.js/dist/hls.min.mjs package-lock.json
 	$(VENDOR_COPY)
 
 www: $(WWW_OUT) $(VENDOR_OUT)
