@@ -776,7 +776,8 @@ enum ob_entitle_result ob_access_entitle_check(struct ob_entitle *ent,
 	bool looked_up = false;
 
 	memset(out, 0, sizeof(*out));
-	if (request->path &&
+	/* Only a token is matched against the path: a request without one costs no more. */
+	if (request->token && request->token_len > 0 && request->path &&
 	    ob_access_token_path_normalize(request->path, npath, sizeof(npath)) == 0)
 		normalized = npath;
 	pthread_rwlock_rdlock(&ent->state_lock);

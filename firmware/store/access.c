@@ -10,16 +10,6 @@
 
 #define MODULE "store"
 
-static json_t *time_or_null(int64_t ms)
-{
-	char text[32];
-
-	if (ms <= 0)
-		return json_null();
-	ob_time_iso8601(ms, text, sizeof(text));
-	return json_string(text);
-}
-
 /* Counts the rows of a query with no parameters; lock held. */
 static int count_rows(struct ob_store *store, const char *sql, int *count)
 {
@@ -113,21 +103,10 @@ out_unlock:
 int ob_store_access_key_set_signing(struct ob_store *store, const char *id,
 				    const struct ob_audit *audit)
 {
-	sqlite3_stmt *stmt;
-	int ret;
-
-	pthread_mutex_lock(&store->lock);
-	ret = ob_store_prepare(store,
-			       "UPDATE access_keys SET signing = (id = ?1) WHERE EXISTS "
-			       "(SELECT 1 FROM access_keys WHERE id = ?1)",
-			       &stmt);
-	if (ret == 0) {
-		sqlite3_bind_text(stmt, 1, id, -1, SQLITE_TRANSIENT);
-		ret = ob_store_run_change(store, stmt, audit);
-		sqlite3_finalize(stmt);
-	}
-	pthread_mutex_unlock(&store->lock);
-	return ret;
+	return ob_store_change_by_key(store,
+				      "UPDATE access_keys SET signing = (id = ?1) WHERE EXISTS "
+				      "(SELECT 1 FROM access_keys WHERE id = ?1)",
+				      id, audit);
 }
 
 int ob_store_access_key_delete(struct ob_store *store, const char *id,
@@ -225,7 +204,7 @@ json_t *ob_store_access_key_list(struct ob_store *store)
 					       sqlite3_column_int(stmt, 2) != 0, "source",
 					       (const char *)sqlite3_column_text(stmt, 3), "created_by",
 					       (const char *)sqlite3_column_text(stmt, 4), "created_at",
-					       time_or_null(sqlite3_column_int64(stmt, 5))));
+					       ob_store_time_or_null(sqlite3_column_int64(stmt, 5))));
 		sqlite3_finalize(stmt);
 	}
 	pthread_mutex_unlock(&store->lock);
@@ -388,8 +367,8 @@ json_t *ob_store_access_revocation_list(struct ob_store *store, int64_t now_ms)
 					  (const char *)sqlite3_column_text(stmt, 2), "reason",
 					  (const char *)sqlite3_column_text(stmt, 3), "created_by",
 					  (const char *)sqlite3_column_text(stmt, 4), "created_at",
-					  time_or_null(sqlite3_column_int64(stmt, 5)), "expires_at",
-					  time_or_null(sqlite3_column_int64(stmt, 6))));
+					  ob_store_time_or_null(sqlite3_column_int64(stmt, 5)), "expires_at",
+					  ob_store_time_or_null(sqlite3_column_int64(stmt, 6))));
 		}
 		sqlite3_finalize(stmt);
 	}

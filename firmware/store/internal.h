@@ -32,6 +32,10 @@ int ob_store_run_change(struct ob_store *store, sqlite3_stmt *stmt,
 int ob_store_change_by_key(struct ob_store *store, const char *sql, const char *key,
 			   const struct ob_audit *audit);
 
+/* A time in milliseconds since the epoch as the API shows it (ISO 8601 UTC), or null for
+ * none (0 or less). New reference. */
+json_t *ob_store_time_or_null(int64_t ms);
+
 /* Writes an audit record inside the caller's transaction; the lock must be held. */
 int ob_store_audit_insert(struct ob_store *store, const struct ob_audit *audit,
 			  const char *result);

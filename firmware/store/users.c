@@ -332,7 +332,7 @@ int ob_store_user_delete(struct ob_store *store, const char *name, const struct 
 	return ret;
 }
 
-static json_t *time_or_null(int64_t ms)
+json_t *ob_store_time_or_null(int64_t ms)
 {
 	char text[32];
 
@@ -346,9 +346,9 @@ json_t *ob_store_user_to_json(const struct ob_user *user)
 {
 	return json_pack("{s:s, s:s, s:b, s:b, s:o, s:o, s:o}", "name", user->name, "role",
 			 user->role, "must_change_password", user->must_change_password, "disabled",
-			 user->disabled, "created_at", time_or_null(user->created_ms),
-			 "password_changed_at", time_or_null(user->password_changed_ms),
-			 "last_login_at", time_or_null(user->last_login_ms));
+			 user->disabled, "created_at", ob_store_time_or_null(user->created_ms),
+			 "password_changed_at", ob_store_time_or_null(user->password_changed_ms),
+			 "last_login_at", ob_store_time_or_null(user->last_login_ms));
 }
 
 json_t *ob_store_user_list(struct ob_store *store)
@@ -461,7 +461,7 @@ json_t *ob_store_apikey_list(struct ob_store *store)
 					       (const char *)sqlite3_column_text(stmt, 1), "role",
 					       (const char *)sqlite3_column_text(stmt, 2), "created_by",
 					       (const char *)sqlite3_column_text(stmt, 3), "created_at",
-					       time_or_null(sqlite3_column_int64(stmt, 4))));
+					       ob_store_time_or_null(sqlite3_column_int64(stmt, 4))));
 		sqlite3_finalize(stmt);
 	}
 	pthread_mutex_unlock(&store->lock);
