@@ -6,27 +6,40 @@ import { useCallback, useEffect, useState } from './vendor/hooks.js';
 import { html } from './console/html.js';
 import { api, setCsrf, setSessionHandlers } from './console/api.js';
 import { LoginForm, ChangePasswordForm } from './console/login.js';
-import { Overview, System } from './console/views.js';
+import { Dashboard } from './console/pages/dashboard.js';
+import { Channels } from './console/pages/channels.js';
+import { Ladders } from './console/pages/ladders.js';
+import { Access } from './console/pages/access.js';
+import { Events } from './console/pages/events.js';
+import { System } from './console/pages/system.js';
 
+// Each view is a page module; #/NAME/REST shows page NAME with path REST (for example
+// #/channels/demo). A page gets the session ({user, role, permissions}) and its path.
 const VIEWS = {
-  overview: { title: 'Overview', component: Overview },
+  dashboard: { title: 'Dashboard', component: Dashboard },
+  channels: { title: 'Channels', component: Channels },
+  ladders: { title: 'Ladders', component: Ladders },
+  access: { title: 'Access', component: Access },
+  events: { title: 'Events', component: Events },
   system: { title: 'System', component: System },
 };
-const DEFAULT_VIEW = 'overview';
+const DEFAULT_VIEW = 'dashboard';
 
-function viewFromHash() {
-  const name = location.hash.replace(/^#\/?/, '').split('/')[0];
-  return VIEWS[name] ? name : DEFAULT_VIEW;
+function routeFromHash() {
+  const parts = location.hash.replace(/^#\/?/, '').split('/');
+  const name = VIEWS[parts[0]] ? parts[0] : DEFAULT_VIEW;
+  const path = VIEWS[parts[0]] ? parts.slice(1).map(decodeURIComponent).join('/') : '';
+  return { view: name, path };
 }
 
-function useHashView() {
-  const [view, setView] = useState(viewFromHash);
+function useHashRoute() {
+  const [route, setRoute] = useState(routeFromHash);
   useEffect(() => {
-    const changed = () => setView(viewFromHash());
+    const changed = () => setRoute(routeFromHash());
     addEventListener('hashchange', changed);
     return () => removeEventListener('hashchange', changed);
   }, []);
-  return view;
+  return route;
 }
 
 function Header({ boxName, session, onLogout, view }) {
@@ -51,11 +64,11 @@ function App() {
   const [session, setSession] = useState(null);
   const [notice, setNotice] = useState('');
   const [boxName, setBoxName] = useState('');
-  const view = useHashView();
+  const { view, path } = useHashRoute();
 
   const enter = useCallback((s) => {
     setCsrf(s.csrf_token);
-    setSession({ user: s.user, role: s.role });
+    setSession({ user: s.user, role: s.role, permissions: s.permissions || [] });
     setNotice('');
     setPhase(s.must_change_password ? 'change' : 'ready');
   }, []);
@@ -107,7 +120,7 @@ function App() {
   if (phase === 'loading') body = html`<p class="hint" aria-live="polite">Loading…</p>`;
   else if (phase === 'login') body = html`<${LoginForm} notice=${notice} onLoggedIn=${enter} />`;
   else if (phase === 'change') body = html`<${ChangePasswordForm} onChanged=${passwordChanged} />`;
-  else body = html`<${VIEWS[view].component} key=${view} />`;
+  else body = html`<${VIEWS[view].component} key=${view} session=${session} path=${path} />`;
 
   return html`
     <${Header} boxName=${boxName} session=${phase === 'ready' || phase === 'change' ? session : null}

@@ -1,3 +1,5 @@
+#include <ctype.h>
+
 #include "api/internal.h"
 #include "core/err.h"
 
@@ -31,7 +33,27 @@ int ob_api_status_for(int err)
 	}
 }
 
+/* Length of the field path a validation message starts with ("rungs[2].width: ..."), or 0
+ * when it starts with none. Checkers name the field first, then say what to change. */
+static size_t field_prefix(const char *message)
+{
+	size_t n = 0;
+
+	if (!islower((unsigned char)message[0]) && message[0] != '_')
+		return 0;
+	while (islower((unsigned char)message[n]) || isdigit((unsigned char)message[n]) ||
+	       message[n] == '_' || message[n] == '.' || message[n] == '[' || message[n] == ']')
+		n++;
+	return n <= 64 && message[n] == ':' && message[n + 1] == ' ' ? n : 0;
+}
+
 json_t *ob_api_error_body(const char *code, const char *message)
 {
-	return json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
+	json_t *body = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
+	size_t field = field_prefix(message);
+
+	if (field)
+		json_object_set_new(json_object_get(body, "error"), "field",
+				    json_stringn(message, field));
+	return body;
 }

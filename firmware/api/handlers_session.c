@@ -166,11 +166,27 @@ out:
 	ob_secure_zero(&info, sizeof(info));
 }
 
+static const struct {
+	unsigned perm;
+	const char *name;
+} perm_names[] = {
+	{ OB_PERM_READ, "read" },
+	{ OB_PERM_OPERATE, "operate" },
+	{ OB_PERM_ISSUE, "issue" },
+	{ OB_PERM_ADMIN, "admin" },
+};
+
 void ob_api_get_session(struct ob_req *req)
 {
 	json_t *body = json_pack("{s:s, s:s, s:s}", "via", req->via_session ? "session" : "apikey",
 				 "role", req->role, "actor", req->actor);
+	json_t *perms = json_array();
 
+	/* What the caller may do, so a client shows only the controls it can use. */
+	for (size_t i = 0; i < OB_ARRAY_SIZE(perm_names); i++)
+		if (req->perms & perm_names[i].perm)
+			json_array_append_new(perms, json_string(perm_names[i].name));
+	json_object_set_new(body, "permissions", perms);
 	if (req->via_session) {
 		json_object_set_new(body, "user", json_string(req->user));
 		json_object_set_new(body, "must_change_password",

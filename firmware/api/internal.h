@@ -81,7 +81,8 @@ const struct ob_route *ob_api_route_match(const char *method, const char *path,
 /* The HTTP status for an OB_E* code. */
 int ob_api_status_for(int err);
 
-/* The error document {"error":{"code","message"}} (new reference). */
+/* The error document {"error":{"code","message","field"?}} (new reference); "field" is the
+ * field path a validation message starts with ("segment_seconds: must be ..."). */
 json_t *ob_api_error_body(const char *code, const char *message);
 
 /* Sends a JSON document with status (takes the reference to body). */

@@ -133,13 +133,13 @@ async function main() {
 		await page.locator('form#change').waitFor();
 		await snap('change-password');
 
-		step = 'the new password is saved and the overview shows';
+		step = 'the new password is saved and the dashboard shows';
 		await page.getByLabel('Current password').fill(opts.initial);
 		await page.getByLabel(/^New password \(/).fill(opts.fresh);
 		await page.getByLabel('New password again').fill(opts.fresh);
 		// Keyboard: Enter in the last field submits the form.
 		await page.getByLabel('New password again').press('Enter');
-		await page.locator('section#overview').waitFor();
+		await page.locator('section#dashboard').waitFor();
 		await page.getByRole('heading', { name: 'Channels' }).waitFor();
 		check((await page.locator('#who').innerText()).includes('admin'), 'the header does not name the user');
 		if (opts.channel) {
@@ -161,7 +161,7 @@ async function main() {
 
 		step = 'login again with the new password';
 		await login(opts.fresh);
-		await page.locator('section#overview').waitFor();
+		await page.locator('section#dashboard').waitFor();
 		await snap('overview-again');
 
 		step = 'the system view';
@@ -191,11 +191,11 @@ async function main() {
 		const del = await context.request.delete(`${opts.base}/api/v1/session`,
 			{ headers: { 'X-CSRF-Token': info.csrf_token } });
 		check(del.status() === 204, `DELETE /api/v1/session answered ${del.status()}`);
-		await page.getByRole('link', { name: 'Overview' }).click();
+		await page.getByRole('link', { name: 'Dashboard' }).click();
 		await loginForm().waitFor();
-		check(page.url().endsWith('#/overview'), `the URL lost the view: ${page.url()}`);
+		check(page.url().endsWith('#/dashboard'), `the URL lost the view: ${page.url()}`);
 		await login(opts.fresh);
-		await page.locator('section#overview').waitFor();
+		await page.locator('section#dashboard').waitFor();
 		await page.getByRole('heading', { name: 'Channels' }).waitFor();
 		noProblems();
 		await snap('overview-after-delete');

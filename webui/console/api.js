@@ -47,3 +47,15 @@ export async function api(method, path, body) {
   }
   throw err;
 }
+
+// Asks whether the session still lives; a session that is gone goes to the shell's login
+// (as any other 401 would). Resolves true when it lives.
+export async function checkSession() {
+  try {
+    await api('GET', '/api/v1/session');
+    return true;
+  } catch (e) {
+    if (e.status === 401) onSessionLost();
+    return false;
+  }
+}
