@@ -53,6 +53,8 @@ static void test_error_body_shape(void **state)
 	} rows[] = {
 		{ "rungs[2].video_bitrate_kbps: must be 30 to 45 % below", "rungs[2].video_bitrate_kbps" },
 		{ "input.url: needs a port", "input.url" },
+		{ "risk_classes.geo-block.ttl_seconds: too long", "risk_classes.geo-block.ttl_seconds" },
+		{ "no_colon_at_all", NULL },
 		{ "no channel \"x\"", NULL },
 		{ "the session has expired or ended; log in again", NULL },
 		{ "Last-Event-ID: must be a number", NULL },
