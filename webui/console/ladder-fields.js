@@ -47,7 +47,9 @@ export function useFocusInvalid(formRef, err) {
   useEffect(() => {
     if (!err || !formRef.current) return;
     const el = formRef.current.querySelector('[aria-invalid="true"]');
-    if (el && typeof el.focus === 'function') el.focus();
+    // A group (a rung's fieldset) is not focusable: its first field is.
+    const target = el && (el.matches('input, select, textarea') ? el : el.querySelector('input, select, textarea'));
+    if (target) target.focus();
   }, [err]);
 }
 
