@@ -18,7 +18,7 @@ const KEY_FIELDS = ['id', 'secret_hex', 'signing'];
 function SecretOnce({ secret, onDone }) {
   return html`
     <div class="secret-once" id="new-secret" role="status">
-      <p><strong>Copy the secret of key "${secret.id}" now: it will not be shown again.</strong>
+      <p><strong>Copy the secret of key "${secret.id}" now: it will not be shown again.</strong>${' '}
         Configure the CDN's token authentication with it; the box keeps it to sign and verify
         tokens but never shows it again, here or in the API.</p>
       <${CopyField} id="new-secret-hex" label=${`Secret of key "${secret.id}" (hex)`} value=${secret.hex} />
@@ -114,7 +114,7 @@ function KeyRow({ k, onSign, onRetire }) {
       <td data-label="Fingerprint"><code>${k.fingerprint}</code></td>
       <td data-label="Use">${k.signing ? html`<span class="tag good">signing</span>` : 'verifies'}</td>
       <td data-label="Source">${k.source}</td>
-      <td data-label="Created">${when(k.created_at)} <span class="muted">by ${k.created_by}</span></td>
+      <td data-label="Created"><span>${when(k.created_at)} <span class="muted">by ${k.created_by}</span></span></td>
       <td class="actions">
         ${!k.signing && html`<button type="button" class="secondary" id=${`key-sign-${k.id}`} data-needs="admin"
           onClick=${() => onSign(k.id)}>Make signing key</button>`}

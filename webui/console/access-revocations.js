@@ -10,8 +10,8 @@ import {
 
 const loadRevocations = () => api('GET', '/api/v1/access/revocations').then((d) => d.revocations);
 const KINDS = {
-  viewer_id: { label: 'Viewer id', option: 'Every token of a viewer (its viewer id)' },
-  token_id: { label: 'Token id', option: 'One token (its id)' },
+  viewer_id: { label: 'Viewer id', option: 'A viewer: all its tokens' },
+  token_id: { label: 'Token id', option: 'One token, by its id' },
 };
 
 const what = (r) => (r.token_id !== undefined ? `token "${r.token_id}"` : `viewer "${r.viewer_id}"`);
@@ -130,7 +130,7 @@ export function RevocationsCard({ session }) {
             ${operate && html`<th scope="col"><span class="sr-only">Actions</span></th>`}</tr></thead>
           <tbody>${data.map((r) => html`
             <tr key=${r.id} id=${`revocation-${r.id}`}>
-              <td data-label="Revoked">${r.token_id !== undefined ? 'token' : 'viewer'} <code>${r.token_id ?? r.viewer_id}</code></td>
+              <td data-label="Revoked"><span>${r.token_id !== undefined ? 'token' : 'viewer'} <code>${r.token_id ?? r.viewer_id}</code></span></td>
               <td data-label="Reason">${r.reason || '—'}</td>
               <td data-label="By">${r.created_by}</td>
               <td data-label="Since">${when(r.created_at)}</td>
