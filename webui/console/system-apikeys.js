@@ -68,7 +68,7 @@ function NewKeyToken({ created, onDone }) {
       <h4 id="apikey-token-title">API key “${created.name}” (${created.role}) created</h4>
       <p class="message warn">Copy it now: it will not be shown again. The box keeps only a hash of it.</p>
       <code class="token" tabindex="0" ref=${codeRef} id="apikey-token-value">${created.key}</code>
-      <p class="hint">Send it as <code>Authorization: Bearer …</code>.</p>
+      <p class="hint">Programs send it in the header <code>Authorization: Bearer KEY</code>.</p>
       <div class="actions">
         ${window.isSecureContext && navigator.clipboard && html`
           <button type="button" class="secondary" onClick=${copy}>Copy</button>`}

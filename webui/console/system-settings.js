@@ -5,7 +5,6 @@
 import { useCallback, useEffect, useState } from '../vendor/hooks.js';
 import { html } from './html.js';
 import { api } from './api.js';
-import { duration } from './format.js';
 import { useLoad, Refresh, Problem, can } from './common.js';
 import { NO_ERRORS, described, formErrors, FieldError } from './system-ui.js';
 
@@ -13,6 +12,14 @@ const loadSettings = () => Promise.all([api('GET', '/api/v1/settings/schema'), a
   .then(([schema, values]) => ({ schema: schema.settings, values }));
 
 const UNITS = { s: 'seconds', days: 'days' };
+
+// Seconds as the largest whole unit that fits: 1800 -> "30 min", 43200 -> "12 h".
+function spelled(seconds) {
+  for (const [size, unit] of [[86400, 'd'], [3600, 'h'], [60, 'min']]) {
+    if (seconds >= size && seconds % size === 0) return ` (${seconds / size} ${unit})`;
+  }
+  return seconds > 60 ? ` (${Math.floor(seconds / 60)} min ${seconds % 60} s)` : '';
+}
 
 function inputId(name) {
   return `setting-${name}`;
@@ -32,18 +39,17 @@ function bounds(decl) {
   }
   if (decl.type === 'enum') parts.push(`one of ${decl.choices.join(', ')}`);
   if (decl.default !== undefined && decl.default !== null) {
-    const spelled = decl.unit === 's' && decl.default >= 60 ? ` (${duration(decl.default)})` : '';
-    parts.push(`default ${decl.default}${spelled}`);
+    parts.push(`default ${decl.default}${decl.unit === 's' ? spelled(decl.default) : ''}`);
   }
-  return parts.join('; ');
+  const text = parts.join('; ');
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 function shown(decl, value) {
   if (value === undefined || value === null) return '—';
   if (decl.type === 'boolean') return value ? 'yes' : 'no';
   const unit = decl.unit ? ` ${decl.unit}` : '';
-  const spelled = decl.unit === 's' && value >= 60 ? ` (${duration(value)})` : '';
-  return `${value}${unit}${spelled}`;
+  return `${value}${unit}${decl.unit === 's' ? spelled(value) : ''}`;
 }
 
 // The form's text for a value, and back: an integer field sends a JSON integer when it reads
