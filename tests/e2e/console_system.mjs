@@ -9,10 +9,12 @@
 // toggle holding events back, and the level and channel filters narrowing the list.
 //
 //   node tests/e2e/console_system.mjs BASE_URL --initial-password P --new-password P
-//        --api-key KEY [--screenshots DIR] [--timeout S]
+//        --api-key KEY [--failed-channel ID] [--screenshots DIR] [--timeout S]
 //
 // BASE_URL is a box started with a fresh data directory (http://127.0.0.1:PORT); KEY an
 // admin API key of that box (the test makes channels with it, as another client would).
+// --failed-channel: a stopped channel whose failure (an error event) is in the log; the
+// level filter must keep its error events.
 // Each step leaves a PNG in --screenshots (default output/tests/screenshots/console-system);
 // a failure leaves failed.png there. The page must log no error (a CSP refusal, a module
 // that does not load, an exception, a failed request) but the ones a step provokes.
@@ -29,15 +31,15 @@ const NAME = 'console_system';
 function usage(message) {
 	if (message) console.error(`${NAME}: ${message}`);
 	console.error(`usage: node tests/e2e/${NAME}.mjs BASE_URL --initial-password P --new-password P ` +
-		'--api-key KEY [--screenshots DIR] [--timeout S]');
+		'--api-key KEY [--failed-channel ID] [--screenshots DIR] [--timeout S]');
 	process.exit(2);
 }
 
 function parseArgs(argv) {
-	const opts = { base: '', initial: '', fresh: '', apiKey: '',
+	const opts = { base: '', initial: '', fresh: '', apiKey: '', failed: '',
 		screenshots: join('output', 'tests', 'screenshots', 'console-system'), timeout: 10 };
 	const names = { '--initial-password': 'initial', '--new-password': 'fresh', '--api-key': 'apiKey',
-		'--screenshots': 'screenshots', '--timeout': 'timeout' };
+		'--failed-channel': 'failed', '--screenshots': 'screenshots', '--timeout': 'timeout' };
 	for (let i = 0; i < argv.length; i++) {
 		const arg = argv[i];
 		if (arg === '-h' || arg === '--help') usage();
@@ -111,7 +113,7 @@ async function main() {
 	page.on('pageerror', (e) => problems.push(`page error: ${e.message}`.slice(0, 400)));
 	page.on('requestfailed', (r) => {
 		// The live feed's stream is cut when the page goes away; that is no failure.
-		if (r.url().includes('/api/v1/events/stream')) return;
+		if (r.url().includes('/api/v1/events/stream') && r.failure()?.errorText === 'net::ERR_ABORTED') return;
 		problems.push(`request failed: ${r.url()} (${r.failure()?.errorText})`);
 	});
 	page.on('response', (r) => {
@@ -161,6 +163,17 @@ async function main() {
 		const storage = await page.locator('#storage').innerText();
 		check(/free of .* used/.test(storage), `storage reads "${storage}"`);
 		check(/\d/.test(await page.locator('#uptime').innerText()), 'no uptime');
+
+		step = 'HTTPS: the certificate the box serves, or "HTTPS off"';
+		const { tls } = (await boxApi('GET', '/api/v1/system')).json;
+		const tlsCard = await page.locator('#tls').innerText();
+		if (tls.enabled) {
+			check(tlsCard.includes(tls.listen) && tlsCard.includes(tls.certificate.sha256),
+				`the HTTPS card does not show the address and fingerprint: ${tlsCard}`);
+			check(!tls.certificate.self_signed || /self-signed/.test(tlsCard), 'the card does not say self-signed');
+		} else {
+			check(/HTTPS off/.test(tlsCard), `the HTTPS card reads: ${tlsCard}`);
+		}
 
 		step = 'the hardware report: software available, nvenc/qsv/vaapi not, each with its reason';
 		const software = page.locator('#hardware li[data-backend="software"]');
@@ -347,6 +360,11 @@ async function main() {
 		});
 		const serious = await rows.count();
 		check(serious < all, `the level filter did not narrow the list (${all} then ${serious})`);
+		if (opts.failed) {
+			const failures = rows.filter({ has: page.locator(`td.ev-channel a[href="#/channels/${opts.failed}"]`) });
+			check(await failures.count() > 0, `the failure of ${opts.failed} is not listed at level warning`);
+			check(await failures.first().getAttribute('data-level') === 'error', 'the failure is not an error');
+		}
 		await snap('events-level');
 
 		step = 'a live event below the level stays out of the filtered list';

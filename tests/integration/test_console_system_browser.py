@@ -11,6 +11,7 @@ test is skipped."""
 
 import os
 import subprocess
+import time
 import unittest
 
 from ottbox import NEW_ADMIN_PASSWORD, REPO_ROOT, BoxTestCase
@@ -24,18 +25,35 @@ SCRIPT_TIMEOUT_S = 90
 @unittest.skipIf(missing_tools(), missing_tools())
 class ConsoleSystemBrowserTest(BoxTestCase, unittest.TestCase):
 
+    # HTTPS on, so the system page has a certificate to show (the browser uses plain HTTP).
+    box_args = {"tls": True}
+
     def test_system_and_events_pages_as_admin(self):
         self.assertTrue(os.path.isfile(os.path.join(WWW, "console", "pages", "system.js")),
                         "the console is not in %s: run `make`" % WWW)
         # The browser logs in with the one-time password; the script makes channels (events
         # for the live log) and checks keys with this key, as another client of the box.
         key = self.box.create_apikey("console-system-test", "admin")
+        api = self.box.client(api_key=key)
+        # A channel whose input is not media fails (an error event), then is stopped: the
+        # event log's level filter has something to keep.
+        os.makedirs(self.box.path("media"), exist_ok=True)
+        with open(self.box.path("media", "junk.ts"), "wb") as f:
+            f.write(b"not a transport stream " * 200)
+        r = api.post("/api/v1/channels", {"name": "junk", "input": {"url": "file:junk.ts"}})
+        self.assertEqual(r.status, 201, r)
+        self.assertIn(api.post("/api/v1/channels/junk/start", {}).status, (200, 202))
+        deadline = time.monotonic() + 10
+        while not api.get("/api/v1/events?level=error&channel=junk").json["events"]:
+            self.assertLess(time.monotonic(), deadline, "the junk channel did not fail")
+            time.sleep(0.2)
+        self.assertIn(api.post("/api/v1/channels/junk/stop", {}).status, (200, 202))
         initial = self.box.initial_password()
         try:
             result = subprocess.run(
                 ["node", SCRIPT, "http://127.0.0.1:%d" % self.box.port,
                  "--initial-password", initial, "--new-password", NEW_ADMIN_PASSWORD,
-                 "--api-key", key, "--screenshots", SCREENSHOTS,
+                 "--api-key", key, "--failed-channel", "junk", "--screenshots", SCREENSHOTS,
                  "--timeout", str(STEP_TIMEOUT_S)],
                 capture_output=True, text=True, cwd=REPO_ROOT, timeout=SCRIPT_TIMEOUT_S)
         except subprocess.TimeoutExpired as e:
@@ -48,7 +66,6 @@ class ConsoleSystemBrowserTest(BoxTestCase, unittest.TestCase):
         self.assertIn("console_system: OK", result.stdout, output)
 
         # What the browser did, as the API sees it.
-        api = self.box.client(api_key=key)
         settings = api.get("/api/v1/settings").json
         self.assertEqual(settings["box_name"], "studio-test")
         self.assertEqual(settings["session_idle_timeout_s"], 1800)

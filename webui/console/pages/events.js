@@ -69,7 +69,9 @@ function EventRow({ ev }) {
     </tr>`;
 }
 
-function Filters({ filter, channels, onChange }) {
+// channels: the box's channels ({id, name}); seen: channel ids the listed events name (a
+// channel made or deleted since the page loaded).
+function Filters({ filter, channels, seen, onChange }) {
   const [kind, setKind] = useState(filter.kind);
   useEffect(() => setKind(filter.kind), [filter.kind]);
   const submit = (ev) => {
@@ -77,7 +79,9 @@ function Filters({ filter, channels, onChange }) {
     onChange({ ...filter, kind: kind.trim() });
   };
   const known = (channels || []).slice();
-  if (filter.channel && !known.some((c) => c.id === filter.channel)) known.push({ id: filter.channel, name: filter.channel });
+  for (const id of [filter.channel, ...seen]) {
+    if (id && !known.some((c) => c.id === id)) known.push({ id, name: id });
+  }
   return html`
     <form class="filters" id="event-filters" onSubmit=${submit} aria-label="Filter events">
       <div class="filter">
@@ -98,7 +102,7 @@ function Filters({ filter, channels, onChange }) {
       <div class="filter">
         <label for="events-kind">Kind starts with</label>
         <div class="inline">
-          <input id="events-kind" list="events-kinds" value=${kind} placeholder="channel.state" autocomplete="off"
+          <input id="events-kind" list="events-kinds" value=${kind} maxlength="31" placeholder="channel.state" autocomplete="off"
             spellcheck="false" onInput=${(ev) => setKind(ev.target.value)}
             onChange=${(ev) => onChange({ ...filter, kind: ev.target.value.trim() })} />
           <datalist id="events-kinds">${KINDS.map((k) => html`<option key=${k} value=${k} />`)}</datalist>
@@ -179,6 +183,8 @@ export function Events({ path }) {
     load(filter, null);
   };
 
+  const seen = [...new Set(events.map((ev) => ev.channel).filter(Boolean))].sort();
+
   return html`
     <section id="events" aria-labelledby="events-title">
       <div class="bar">
@@ -193,7 +199,7 @@ export function Events({ path }) {
       <p class=${`link-state link-${link}`} id="events-link" role="status">
         ${paused ? `Paused: ${waiting.length} new event${waiting.length === 1 ? '' : 's'} waiting.` : LINK_TEXT[link]}</p>
       <div class="card">
-        <${Filters} filter=${filter} channels=${channels} onChange=${applyFilter} />
+        <${Filters} filter=${filter} channels=${channels} seen=${seen} onChange=${applyFilter} />
         <${Problem} text=${problem} />
         ${events.length > 0 && html`
           <table class="rtable" id="event-log">

@@ -111,7 +111,8 @@ function TlsCard({ tls }) {
               <dt>Issuer</dt><dd>${cert.issuer}${cert.self_signed ? html` <span class="muted">(self-signed: browsers warn until it is trusted)</span>` : null}</dd>
               <dt>Valid</dt><dd><${Time} at=${cert.not_before} /> to <${Time} at=${cert.not_after} /></dd>
               <dt>SHA-256</dt><dd><code class="fingerprint">${cert.sha256}</code></dd>`
-            : html`<dt>Certificate</dt><dd class="muted">not reported</dd>`}
+            : html`<dt>Certificate</dt><dd class="bad-text">could not be read</dd>`}
+            ${tls.certificate_path && html`<dt>File</dt><dd><code>${tls.certificate_path}</code></dd>`}
           </dl>`}
     </div>`;
 }
