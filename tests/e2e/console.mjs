@@ -174,6 +174,8 @@ async function main() {
 		await page.locator('section#system').waitFor();
 		await page.locator('#hardware li').first().waitFor();
 		check(page.url().endsWith('#/system'), `the URL is ${page.url()}, not …#/system`);
+		// A plain login (no password change after it) knows the role's permissions too.
+		await page.getByRole('link', { name: 'Users' }).waitFor();
 		noProblems();
 		await snap('system');
 
