@@ -14,6 +14,7 @@
 #include "access/token.h"
 #include "api/api.h"
 #include "core/err.h"
+#include "core/events.h"
 #include "core/log.h"
 #include "core/rand.h"
 #include "core/util.h"
@@ -114,10 +115,15 @@ static int run_daemon(struct options *opts)
 		ob_error(MODULE, "cannot create the first admin user: %s", ob_strerror(ret));
 		goto out_close_store;
 	}
+	ret = ob_events_start(ob_store_events_last_seq(store), ob_store_events_sink, store);
+	if (ret != 0) {
+		ob_error(MODULE, "cannot start the event log: %s", ob_strerror(ret));
+		goto out_close_store;
+	}
 	ret = ob_engine_create(store, opts->data_dir, &engine);
 	if (ret != 0) {
 		ob_error(MODULE, "cannot start the engine: %s", ob_strerror(ret));
-		goto out_close_store;
+		goto out_stop_events;
 	}
 	config.engine = engine;
 	if (opts->demo_channel)
@@ -127,15 +133,23 @@ static int run_daemon(struct options *opts)
 		ob_error(MODULE, "%s", err);
 		goto out_stop_engine;
 	}
+	ob_event_publish(OB_EVENT_INFO, "box.started", NULL,
+			 json_pack("{s:s}", "version", OB_VERSION), "the box started (ottboxd %s)",
+			 OB_VERSION);
 	ob_engine_autostart(engine);
 	ob_info(MODULE, "ready");
 	while (sigwait(&signals, &sig) != 0)
 		;
 	ob_info(MODULE, "%s received, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	ob_event_publish(OB_EVENT_INFO, "box.stopping", NULL, NULL, "the box is stopping (%s)",
+			 sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	ob_api_stop(&api);
 out_stop_engine:
 	/* Channels end their playlists before the store closes. */
 	ob_engine_destroy(&engine);
+out_stop_events:
+	/* The channels' last events reach the store before it closes. */
+	ob_events_stop();
 out_close_store:
 	ob_store_close(&store);
 	ob_info(MODULE, ret == 0 ? "stopped cleanly" : "stopped after an error");

@@ -40,10 +40,11 @@ LDLIBS += $(ldlibs-y)
 # ---- sources, by feature ----
 lib-y := \
 	firmware/core/err.c firmware/core/log.c firmware/core/json.c firmware/core/rand.c \
-	firmware/core/util.c firmware/core/strbuf.c \
+	firmware/core/util.c firmware/core/strbuf.c firmware/core/events.c \
 	firmware/packager/timeline.c firmware/packager/publish.c \
 	firmware/store/store.c firmware/store/migrations.c firmware/store/settings.c \
 	firmware/store/users.c firmware/store/documents.c firmware/store/access.c \
+	firmware/store/events.c \
 	firmware/engine/ladder.c \
 	firmware/engine/channel.c firmware/engine/input.c firmware/packager/output.c \
 	firmware/engine/run.c firmware/engine/supervisor.c firmware/packager/cmaf.c \
@@ -55,7 +56,7 @@ lib-y := \
 	firmware/api/handlers_system.c firmware/api/handlers_settings.c \
 	firmware/api/handlers_session.c firmware/api/handlers_users.c \
 	firmware/api/handlers_ladders.c firmware/api/handlers_channels.c firmware/api/origin.c \
-	firmware/api/handlers_access.c \
+	firmware/api/handlers_access.c firmware/api/handlers_events.c \
 	drivers-glue/hw.c drivers-glue/place.c
 lib-$(CONFIG_HTTPS) += firmware/api/tls.c
 lib-$(CONFIG_HW_SOFTWARE) += drivers-glue/sw.c

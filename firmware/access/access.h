@@ -89,6 +89,11 @@ int ob_access_session_create(struct ob_sessions *sessions, struct ob_session_inf
 int ob_access_session_lookup(struct ob_sessions *sessions, const char *id, int64_t now_ms,
 			     int64_t idle_ms, int64_t absolute_ms, struct ob_session_info *out);
 
+/* Whether a session lives, as ob_access_session_lookup finds it, without marking it seen
+ * (a long-lived event stream does not keep an idle console logged in). 0 or OB_EAUTH. */
+int ob_access_session_alive(struct ob_sessions *sessions, const char *id, int64_t now_ms,
+			    int64_t idle_ms, int64_t absolute_ms);
+
 /* Ends a session. 0, or OB_ENOTFOUND when there was none. */
 int ob_access_session_destroy(struct ob_sessions *sessions, const char *id);
 

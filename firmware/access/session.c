@@ -98,8 +98,8 @@ int ob_access_session_create(struct ob_sessions *s, struct ob_session_info *info
 	return ret;
 }
 
-int ob_access_session_lookup(struct ob_sessions *s, const char *id, int64_t now_ms,
-			     int64_t idle_ms, int64_t absolute_ms, struct ob_session_info *out)
+static int lookup(struct ob_sessions *s, const char *id, int64_t now_ms, int64_t idle_ms,
+		  int64_t absolute_ms, bool touch, struct ob_session_info *out)
 {
 	unsigned char sha[32];
 	struct session_slot *slot;
@@ -117,12 +117,26 @@ int ob_access_session_lookup(struct ob_sessions *s, const char *id, int64_t now_
 		ob_secure_zero(slot, sizeof(*slot));
 		goto out_unlock;
 	}
-	slot->info.last_seen_ms = now_ms;
-	*out = slot->info;
+	if (touch)
+		slot->info.last_seen_ms = now_ms;
+	if (out)
+		*out = slot->info;
 	ret = 0;
 out_unlock:
 	pthread_mutex_unlock(&s->lock);
 	return ret;
+}
+
+int ob_access_session_lookup(struct ob_sessions *s, const char *id, int64_t now_ms,
+			     int64_t idle_ms, int64_t absolute_ms, struct ob_session_info *out)
+{
+	return lookup(s, id, now_ms, idle_ms, absolute_ms, true, out);
+}
+
+int ob_access_session_alive(struct ob_sessions *s, const char *id, int64_t now_ms,
+			    int64_t idle_ms, int64_t absolute_ms)
+{
+	return lookup(s, id, now_ms, idle_ms, absolute_ms, false, NULL);
 }
 
 int ob_access_session_destroy(struct ob_sessions *s, const char *id)

@@ -3,6 +3,7 @@
  * issuing playback tokens. Every change is put into effect for the origin before the
  * answer goes out. */
 #include <errno.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <mbedtls/sha256.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 
 #include "api/internal.h"
 #include "core/err.h"
+#include "core/events.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/rand.h"
@@ -18,6 +20,23 @@
 
 #define MODULE "api"
 #define GENERATED_KEY_BYTES 32
+
+/* Tells the event log what access change this request made. */
+static void access_event(struct ob_req *req, const char *what, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void access_event(struct ob_req *req, const char *what, const char *fmt, ...)
+{
+	char message[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	ob_event_publish(OB_EVENT_INFO, "access.changed", NULL,
+			 json_pack("{s:s, s:s}", "what", what, "actor", req->actor), "%s (by %s)",
+			 message, req->actor);
+}
 
 void ob_api_access_reload(struct ob_req *req)
 {
@@ -86,6 +105,7 @@ void ob_api_put_access_policy(struct ob_req *req)
 		return;
 	}
 	ob_api_access_reload(req);
+	access_event(req, "policy", "the access policy was changed");
 	ob_api_reply_json(req, 200, doc);
 }
 
@@ -190,6 +210,7 @@ void ob_api_post_access_keys(struct ob_req *req)
 		size_t i;
 
 		ob_api_access_reload(req);
+		access_event(req, "keys", "token key \"%s\" added", row.id);
 		/* The stored row as the list shows it, plus the secret once when generated. */
 		keys = ob_store_access_key_list(req->api->store);
 		body = NULL;
@@ -239,6 +260,7 @@ void ob_api_patch_access_key(struct ob_req *req)
 		return;
 	}
 	ob_api_access_reload(req);
+	access_event(req, "keys", "token key \"%s\" now signs new tokens", req->params[0]);
 	ob_api_get_access_keys(req);
 }
 
@@ -258,6 +280,7 @@ void ob_api_delete_access_key(struct ob_req *req)
 		ob_api_reply_err(req, ret, "the key could not be deleted");
 	} else {
 		ob_api_access_reload(req);
+		access_event(req, "keys", "token key \"%s\" retired", req->params[0]);
 		ob_api_reply_empty(req, NULL);
 	}
 }
@@ -353,6 +376,7 @@ void ob_api_post_access_revocations(struct ob_req *req)
 		return;
 	}
 	ob_api_access_reload(req);
+	access_event(req, "revocations", "%s %s revoked", token_id ? "token" : "viewer", value);
 	{
 		json_t *list = ob_store_access_revocation_list(req->api->store, ob_time_wall_ms());
 		json_t *item;
@@ -392,6 +416,7 @@ void ob_api_delete_access_revocation(struct ob_req *req)
 		ob_api_reply_err(req, ret, "the revocation could not be deleted");
 	} else {
 		ob_api_access_reload(req);
+		access_event(req, "revocations", "revocation %s lifted", req->params[0]);
 		ob_api_reply_empty(req, NULL);
 	}
 }

@@ -5,12 +5,11 @@
 #include "core/err.h"
 #include "engine/engine.h"
 
-/* A channel as the API shows it: the stored document and its status. Takes doc. */
-static json_t *with_status(struct ob_req *req, json_t *doc)
+json_t *ob_api_channel_with_status(struct ob_api *api, json_t *doc)
 {
 	const char *id = json_string_value(json_object_get(doc, "id"));
-	json_t *status = req->api->engine && id ? ob_engine_status(req->api->engine, id)
-						: json_pack("{s:s}", "state", "stopped");
+	json_t *status = api->engine && id ? ob_engine_status(api->engine, id)
+					   : json_pack("{s:s}", "state", "stopped");
 	const char *access = json_string_value(json_object_get(doc, "access"));
 	/* Premium content is served under its own prefix, so a CDN can protect it apart. */
 	const char *prefix = access && strcmp(access, "premium") == 0 ? OB_PREMIUM_PREFIX : "";
@@ -33,15 +32,26 @@ static json_t *with_status(struct ob_req *req, json_t *doc)
 	return doc;
 }
 
-void ob_api_get_channels(struct ob_req *req)
+static json_t *with_status(struct ob_req *req, json_t *doc)
 {
-	json_t *channels = ob_store_doc_list(req->api->store, OB_STORE_CHANNELS);
+	return ob_api_channel_with_status(req->api, doc);
+}
+
+json_t *ob_api_channels_with_status(struct ob_api *api)
+{
+	json_t *channels = ob_store_doc_list(api->store, OB_STORE_CHANNELS);
 	json_t *channel;
 	size_t i;
 
 	json_array_foreach(channels, i, channel)
-		with_status(req, channel);
-	ob_api_reply_json(req, 200, json_pack("{s:o}", "channels", channels));
+		ob_api_channel_with_status(api, channel);
+	return channels;
+}
+
+void ob_api_get_channels(struct ob_req *req)
+{
+	ob_api_reply_json(req, 200,
+			  json_pack("{s:o}", "channels", ob_api_channels_with_status(req->api)));
 }
 
 void ob_api_get_channel(struct ob_req *req)
@@ -123,6 +133,8 @@ static void put_channel(struct ob_req *req, bool create)
 		return;
 	/* The origin serves the channel under its class from the next request on. */
 	ob_api_access_reload(req);
+	ob_api_event(req, create ? "channel.created" : "channel.updated", id, "channel \"%s\" %s",
+		     id, create ? "created" : "changed");
 	/* A running channel takes its new configuration at once. */
 	if (!create && req->api->engine &&
 	    ob_engine_restart_if_running(req->api->engine, id, err, sizeof(err)) != 0)
@@ -152,8 +164,11 @@ void ob_api_delete_channel(struct ob_req *req)
 	if (req->api->engine)
 		ob_engine_stop(req->api->engine, req->params[0]);
 	ret = ob_store_doc_delete(req->api->store, OB_STORE_CHANNELS, req->params[0], &audit);
-	if (ret == 0)
+	if (ret == 0) {
 		ob_api_access_reload(req);
+		ob_api_event(req, "channel.deleted", req->params[0], "channel \"%s\" deleted",
+			     req->params[0]);
+	}
 	if (ret == OB_ENOTFOUND)
 		ob_api_reply_error(req, 404, "not_found", "no channel \"%s\"", req->params[0]);
 	else if (ret != 0)
@@ -194,6 +209,8 @@ static void start_or_stop(struct ob_req *req, bool start)
 		return;
 	}
 	ob_store_audit_add(req->api->store, &audit, "ok");
+	ob_api_event(req, start ? "channel.started" : "channel.stopped", req->params[0],
+		     "channel \"%s\" %s", req->params[0], start ? "started" : "stopped");
 	ob_api_reply_json(req, 200, with_status(req, channel));
 }
 

@@ -1,5 +1,8 @@
+#include <stdio.h>
+
 #include "api/internal.h"
 #include "core/err.h"
+#include "core/events.h"
 
 void ob_api_get_settings(struct ob_req *req)
 {
@@ -26,6 +29,20 @@ void ob_api_patch_settings(struct ob_req *req)
 	if (ret != 0) {
 		ob_api_reply_err(req, ret, err);
 		return;
+	}
+	{
+		const char *name;
+		json_t *value;
+		char names[256] = "";
+		size_t used = 0;
+
+		json_object_foreach(req->body, name, value)
+			if (used < sizeof(names))
+				used += (size_t)snprintf(names + used, sizeof(names) - used, "%s%s",
+							 used ? ", " : "", name);
+		ob_event_publish(OB_EVENT_INFO, "settings.changed", NULL,
+				 json_pack("{s:O, s:s}", "settings", req->body, "actor", req->actor),
+				 "settings changed: %s (by %s)", names, req->actor);
 	}
 	ob_api_reply_json(req, 200, ob_store_settings_get(req->api->store));
 }

@@ -127,6 +127,61 @@ void ob_api_get_hardware(struct ob_req *req)
 				    "load", load ? load : json_array()));
 }
 
+/* The aggregate "cpu" line of /proc/stat: busy and total jiffies. 0 or OB_EIO. */
+static int read_cpu_sample(struct ob_cpu_sample *out)
+{
+	unsigned long long v[8] = { 0 };
+	FILE *f = fopen("/proc/stat", "re");
+	int n = f ? fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+			   &v[3], &v[4], &v[5], &v[6], &v[7])
+		  : 0;
+
+	if (f)
+		fclose(f);
+	if (n < 4)
+		return OB_EIO;
+	out->total = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
+	out->busy = out->total - v[3] - v[4]; /* all but idle and iowait */
+	return 0;
+}
+
+json_t *ob_api_system_load(struct ob_api *api, struct ob_cpu_sample *cpu_prev)
+{
+	struct ob_cpu_sample now;
+	double load[3] = { 0, 0, 0 };
+	json_t *busy = json_null();
+	json_t *hw = ob_hw_load();
+
+	if (read_cpu_sample(&now) == 0) {
+		if (cpu_prev->total && now.total > cpu_prev->total)
+			busy = json_real(100.0 * (double)(now.busy - cpu_prev->busy) /
+					 (double)(now.total - cpu_prev->total));
+		*cpu_prev = now;
+	}
+	getloadavg(load, 3);
+	return json_pack("{s:o, s:{s:I, s:[f, f, f], s:o}, s:{s:I, s:I, s:I}, s:o}", "uptime_s",
+			 uptime(api), "cpu", "cores", (json_int_t)sysconf(_SC_NPROCESSORS_ONLN),
+			 "load_average", load[0], load[1], load[2], "busy_percent", busy, "memory",
+			 "total_bytes", (json_int_t)proc_kib_field("/proc/meminfo", "MemTotal"),
+			 "available_bytes",
+			 (json_int_t)proc_kib_field("/proc/meminfo", "MemAvailable"),
+			 "process_rss_bytes", (json_int_t)proc_kib_field("/proc/self/status", "VmRSS"),
+			 "hardware_load", hw ? hw : json_array());
+}
+
+/* HTTPS as the box serves it: whether it is on, where, and its certificate. */
+static json_t *tls_info(const struct ob_api *api)
+{
+	json_t *cert;
+
+	if (!api->tls_listen[0])
+		return json_pack("{s:b, s:n, s:n}", "enabled", 0, "listen", "certificate");
+	cert = ob_api_tls_cert_info(api->tls_cert);
+	return json_pack("{s:b, s:s, s:o, s:s}", "enabled", 1, "listen", api->tls_listen,
+			 "certificate", cert ? cert : json_null(), "certificate_path",
+			 api->tls_cert);
+}
+
 void ob_api_get_system(struct ob_req *req)
 {
 	struct ob_api *api = req->api;
@@ -139,7 +194,7 @@ void ob_api_get_system(struct ob_req *req)
 	ob_api_reply_json(
 		req, 200,
 		json_pack("{s:s, s:O?, s:s, s:o, s:s, s:o, s:{s:s, s:s, s:s}, s:o, "
-			  "s:{s:I, s:I, s:I}, s:o, s:{s:i, s:i}, s:o}",
+			  "s:{s:I, s:I, s:I}, s:o, s:{s:i, s:i}, s:o, s:o}",
 			  "version", OB_VERSION, "box_name", json_object_get(settings, "box_name"),
 			  "build", OB_BUILD_ID, "build_options", build_options(), "started_at",
 			  started, "uptime_s", uptime(api), "os", "kernel", uts.release, "machine",
@@ -150,6 +205,7 @@ void ob_api_get_system(struct ob_req *req)
 			  "process_rss_bytes", (json_int_t)proc_kib_field("/proc/self/status", "VmRSS"),
 			  "storage", storage_info(api->data_dir), "store", "schema_version",
 			  ob_store_schema_version(api->store), "schema_latest",
-			  ob_store_schema_latest(), "hardware", hardware_report()));
+			  ob_store_schema_latest(), "hardware", hardware_report(), "tls",
+			  tls_info(api)));
 	json_decref(settings);
 }

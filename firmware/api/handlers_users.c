@@ -309,42 +309,13 @@ void ob_api_delete_apikey(struct ob_req *req)
 		ob_api_reply_empty(req, NULL);
 }
 
-/* Reads an optional integer query parameter within bounds; sends 400 and returns nonzero
- * when it is not one. */
-static int query_int(struct ob_req *req, const char *name, long long min, long long max,
-		     long long *value)
-{
-	const char *query = req->info->query_string;
-	char text[32] = "";
-	char *end = text;
-	long long v = 0;
-	int found;
-
-	if (!query)
-		return 0;
-	found = mg_get_var(query, strlen(query), name, text, sizeof(text));
-	if (found == -1)
-		return 0; /* not given */
-	if (found >= 0) {
-		errno = 0;
-		v = strtoll(text, &end, 10);
-	}
-	if (found < 0 || !text[0] || *end || errno == ERANGE || v < min || v > max) {
-		ob_api_reply_error(req, 400, "invalid", "%s: must be an integer from %lld to %lld",
-				   name, min, max);
-		return -1;
-	}
-	*value = v;
-	return 0;
-}
-
 void ob_api_get_audit(struct ob_req *req)
 {
 	long long limit = 100;
 	long long before = 0;
 
-	if (query_int(req, "limit", 1, 1000, &limit) != 0 ||
-	    query_int(req, "before", 1, INT64_MAX, &before) != 0)
+	if (ob_api_query_int(req, "limit", 1, 1000, &limit) != 0 ||
+	    ob_api_query_int(req, "before", 1, INT64_MAX, &before) != 0)
 		return;
 	ob_api_reply_json(req, 200,
 			  json_pack("{s:o}", "records",

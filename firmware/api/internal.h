@@ -34,6 +34,10 @@ struct ob_api {
 	int64_t started_mono_ms;
 	int64_t started_wall_ms;
 	atomic_int in_flight;  /* API and origin handlers running now */
+	atomic_int event_streams; /* GET /api/v1/events/stream answers open now */
+	int event_streams_max;    /* each holds a worker thread: a quarter of them at most */
+	char tls_listen[128];     /* "ADDR:PORT" of HTTPS, "" when off */
+	char tls_cert[4096];      /* the certificate HTTPS serves, "" when off */
 	atomic_bool stopping;  /* set at stop: new API and origin requests answer 503 */
 };
 
@@ -102,6 +106,15 @@ void ob_api_reply_error(struct ob_req *req, int status, const char *code, const 
 
 /* Sends the error for an OB_E* code with a message. */
 void ob_api_reply_err(struct ob_req *req, int err, const char *message);
+
+/* Reads an optional integer query parameter within [min, max] into *value (left as it is
+ * when absent); sends 400 and returns nonzero when it is not such an integer. */
+int ob_api_query_int(struct ob_req *req, const char *name, long long min, long long max,
+		     long long *value);
+
+/* Reads an optional query parameter, decoded, into out ("" when absent); sends 400 and
+ * returns nonzero when it is longer than out_len - 1. */
+int ob_api_query_str(struct ob_req *req, const char *name, char *out, size_t out_len);
 
 /* Sends 204 No Content, with extra header lines (each ending in \r\n) or NULL. */
 void ob_api_reply_empty(struct ob_req *req, const char *extra_headers);
@@ -213,6 +226,34 @@ void ob_api_post_access_revocations(struct ob_req *req);
 void ob_api_delete_access_revocation(struct ob_req *req);
 void ob_api_get_access_stats(struct ob_req *req);
 void ob_api_post_playback_tokens(struct ob_req *req);
+void ob_api_get_events(struct ob_req *req);
+void ob_api_get_events_stream(struct ob_req *req);
+
+/* A channel as the API shows it: the stored document with "playback" and "status" added.
+ * Takes doc and returns it. */
+json_t *ob_api_channel_with_status(struct ob_api *api, json_t *doc);
+
+/* Every stored channel as the API shows it (new array). */
+json_t *ob_api_channels_with_status(struct ob_api *api);
+
+/* The box's load for the event stream: {"uptime_s", "cpu": {"cores", "load_average",
+ * "busy_percent"}, "memory": {...}, "hardware_load": [...]} (new reference). cpu_prev holds
+ * the last /proc/stat reading of the caller (zeroed before the first), for busy_percent. */
+struct ob_cpu_sample {
+	unsigned long long busy;
+	unsigned long long total;
+};
+json_t *ob_api_system_load(struct ob_api *api, struct ob_cpu_sample *cpu_prev);
+
+/* The certificate HTTPS serves, as GET /api/v1/system shows it: {"subject", "issuer",
+ * "not_before", "not_after", "sha256", "self_signed"} (new reference), or NULL when it
+ * cannot be read. */
+json_t *ob_api_tls_cert_info(const char *path);
+
+/* Publishes an event (core/events.h) for a change this request made, with its actor in
+ * the event's data; level info. */
+void ob_api_event(struct ob_req *req, const char *kind, const char *channel, const char *fmt,
+		  ...) __attribute__((format(printf, 4, 5)));
 
 /* Puts the store's access state (policy, keys, revocations, channels' classes) into effect
  * for the origin after a change; logs when it cannot (the state in force stays). */

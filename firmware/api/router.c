@@ -57,6 +57,8 @@ static const struct ob_route routes[] = {
 	  0 },
 	{ "GET", "/api/v1/access/stats", ob_api_get_access_stats, READ, 0 },
 	{ "POST", "/api/v1/playback-tokens", ob_api_post_playback_tokens, ISSUE, 0 },
+	{ "GET", "/api/v1/events", ob_api_get_events, READ, 0 },
+	{ "GET", "/api/v1/events/stream", ob_api_get_events_stream, READ, 0 },
 };
 
 const struct ob_route *ob_api_routes(size_t *count)

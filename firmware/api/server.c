@@ -9,6 +9,7 @@
 #include "api/api.h"
 #include "api/internal.h"
 #include "core/err.h"
+#include "core/events.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -80,6 +81,55 @@ void ob_api_reply_error(struct ob_req *req, int status, const char *code, const 
 	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
 	ob_api_reply_error_headers(req, status, code, NULL, message);
+}
+
+int ob_api_query_int(struct ob_req *req, const char *name, long long min, long long max,
+		     long long *value)
+{
+	const char *query = req->info->query_string;
+	char text[32] = "";
+	char *end = text;
+	long long v = 0;
+	int found;
+
+	if (!query)
+		return 0;
+	found = mg_get_var(query, strlen(query), name, text, sizeof(text));
+	if (found == -1)
+		return 0; /* not given */
+	if (found >= 0) {
+		errno = 0;
+		v = strtoll(text, &end, 10);
+	}
+	if (found < 0 || !text[0] || *end || errno == ERANGE || v < min || v > max) {
+		ob_api_reply_error(req, 400, "invalid", "%s: must be an integer from %lld to %lld",
+				   name, min, max);
+		return -1;
+	}
+	*value = v;
+	return 0;
+}
+
+int ob_api_query_str(struct ob_req *req, const char *name, char *out, size_t out_len)
+{
+	const char *query = req->info->query_string;
+	int found;
+
+	out[0] = '\0';
+	if (!query)
+		return 0;
+	found = mg_get_var(query, strlen(query), name, out, out_len);
+	if (found == -1) {
+		out[0] = '\0';
+		return 0; /* not given */
+	}
+	if (found < 0) {
+		out[0] = '\0';
+		ob_api_reply_error(req, 400, "invalid", "%s: at most %zu characters", name,
+				   out_len - 1);
+		return -1;
+	}
+	return 0;
 }
 
 void ob_api_reply_err(struct ob_req *req, int err, const char *message)
@@ -449,6 +499,15 @@ int ob_api_start(const struct ob_api_config *config, struct ob_store *store,
 	api->started_mono_ms = ob_time_mono_ms();
 	api->started_wall_ms = ob_time_wall_ms();
 	ob_strlcpy(api->data_dir, config->data_dir, sizeof(api->data_dir));
+	if (config->listen_tls && *config->listen_tls) {
+		ob_strlcpy(api->tls_listen, config->listen_tls, sizeof(api->tls_listen));
+		ob_strlcpy(api->tls_cert, cert, sizeof(api->tls_cert));
+	}
+	/* An event stream holds its worker thread for as long as it is open: a quarter of the
+	 * threads at most, so players and API calls always find one. */
+	api->event_streams_max = (config->threads > 0 ? config->threads : 16) / 4;
+	if (api->event_streams_max < 1)
+		api->event_streams_max = 1;
 	api->sessions = ob_access_sessions_new(1024);
 	api->login_limits = ob_access_ratelimit_new(4096);
 	api->entitle = ob_access_entitle_new(0);
@@ -541,6 +600,7 @@ void ob_api_stop(struct ob_api **apip)
 	/* Let the requests in flight finish and send their answers (CivetWeb drops writes
 	 * once mg_stop begins), then stop the server. */
 	atomic_store(&api->stopping, true);
+	ob_events_wake_all(); /* event streams see `stopping` now, not at their next tick */
 	{
 		int64_t deadline = ob_time_mono_ms() + STOP_GRACE_MS;
 		const struct timespec tick = { .tv_nsec = 10 * 1000 * 1000 };

@@ -3,6 +3,7 @@
 #include <mbedtls/ecp.h>
 #include <mbedtls/oid.h>
 #include <mbedtls/pk.h>
+#include <mbedtls/sha256.h>
 #include <mbedtls/x509_crt.h>
 #include <stdio.h>
 #include <string.h>
@@ -213,4 +214,43 @@ int ob_api_tls_check_runtime(char *err, size_t err_len)
 	}
 	dlclose(ssl);
 	return ret;
+}
+
+static void x509_time_iso(const mbedtls_x509_time *t, char *out, size_t len)
+{
+	snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02dZ", t->year, t->mon, t->day, t->hour,
+		 t->min, t->sec);
+}
+
+json_t *ob_api_tls_cert_info(const char *path)
+{
+	mbedtls_x509_crt crt;
+	unsigned char digest[32];
+	char hex[65];
+	char subject[256];
+	char issuer[256];
+	char not_before[32];
+	char not_after[32];
+	json_t *out = NULL;
+
+	mbedtls_x509_crt_init(&crt);
+	if (!path || !path[0] || mbedtls_x509_crt_parse_file(&crt, path) != 0)
+		goto out_free;
+	if (mbedtls_x509_dn_gets(subject, sizeof(subject), &crt.subject) < 0)
+		ob_strlcpy(subject, "?", sizeof(subject));
+	if (mbedtls_x509_dn_gets(issuer, sizeof(issuer), &crt.issuer) < 0)
+		ob_strlcpy(issuer, "?", sizeof(issuer));
+	x509_time_iso(&crt.valid_from, not_before, sizeof(not_before));
+	x509_time_iso(&crt.valid_to, not_after, sizeof(not_after));
+	if (mbedtls_sha256_ret(crt.raw.p, crt.raw.len, digest, 0) != 0)
+		goto out_free;
+	ob_hex_encode(digest, sizeof(digest), hex);
+	out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "subject", subject, "issuer", issuer,
+			"not_before", not_before, "not_after", not_after, "sha256", hex,
+			"self_signed",
+			crt.subject_raw.len == crt.issuer_raw.len &&
+				memcmp(crt.subject_raw.p, crt.issuer_raw.p, crt.subject_raw.len) == 0);
+out_free:
+	mbedtls_x509_crt_free(&crt);
+	return out;
 }

@@ -19,6 +19,7 @@
 #include <sys/resource.h>
 
 #include "core/err.h"
+#include "core/events.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "engine/engine.h"
@@ -225,6 +226,7 @@ static void set_state(struct ob_run *run, enum run_state state, const char *fmt,
 static void set_state(struct ob_run *run, enum run_state state, const char *fmt, ...)
 {
 	char reason[512] = "";
+	enum run_state previous;
 	bool changed;
 
 	if (fmt) {
@@ -235,6 +237,7 @@ static void set_state(struct ob_run *run, enum run_state state, const char *fmt,
 		va_end(ap);
 	}
 	pthread_mutex_lock(&run->status_lock);
+	previous = run->state;
 	changed = run->state != state || strcmp(run->reason, reason) != 0;
 	if (run->state != state)
 		run->state_since_ms = ob_time_wall_ms();
@@ -248,6 +251,16 @@ static void set_state(struct ob_run *run, enum run_state state, const char *fmt,
 
 		ob_log(level, MODULE, "channel \"%s\": %s%s%s", run->id, state_names[state],
 		       reason[0] ? ": " : "", reason);
+		if (!run->transcode)
+			ob_event_publish(state == STATE_FAILED	   ? OB_EVENT_ERROR
+					 : state == STATE_DEGRADED ? OB_EVENT_WARNING
+								   : OB_EVENT_INFO,
+					 "channel.state", run->id,
+					 json_pack("{s:s, s:s, s:s}", "state", state_names[state],
+						   "previous", state_names[previous], "reason",
+						   reason),
+					 "channel \"%s\" is %s%s%s", run->id, state_names[state],
+					 reason[0] ? ": " : "", reason);
 	}
 }
 
@@ -1014,14 +1027,27 @@ static void note(struct ob_run *run, const char *fmt, ...)
 {
 	char text[256];
 	va_list ap;
+	bool known = false;
+	json_t *line;
+	size_t i;
 
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	pthread_mutex_lock(&run->status_lock);
-	json_array_append_new(run->notes, json_string(text));
+	/* An input that comes back makes the same decisions again: say each once per run. */
+	json_array_foreach(run->notes, i, line)
+		known = known || strcmp(json_string_value(line), text) == 0;
+	if (!known)
+		json_array_append_new(run->notes, json_string(text));
 	pthread_mutex_unlock(&run->status_lock);
+	if (known)
+		return;
 	ob_info(MODULE, "channel \"%s\": %s", run->id, text);
+	if (!run->transcode)
+		ob_event_publish(OB_EVENT_INFO, "channel.note", run->id,
+				 json_pack("{s:s}", "note", text), "channel \"%s\": %s", run->id,
+				 text);
 }
 
 static int make_tracks(struct ob_run *run, const struct ob_input_info *info,

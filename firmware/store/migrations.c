@@ -80,6 +80,17 @@ static const char *const migrations[] = {
 	"  expires_ms INTEGER,"
 	"  UNIQUE (kind, value)"
 	");",
+	/* 5: the event log the console and webhooks read (bounded by count) */
+	"CREATE TABLE events ("
+	"  seq INTEGER PRIMARY KEY,"
+	"  at_ms INTEGER NOT NULL,"
+	"  level INTEGER NOT NULL CHECK (level BETWEEN 0 AND 2),"
+	"  kind TEXT NOT NULL,"
+	"  channel TEXT,"
+	"  message TEXT NOT NULL,"
+	"  data TEXT NOT NULL DEFAULT '{}'"
+	");"
+	"CREATE INDEX events_by_channel ON events (channel, seq);",
 };
 
 int ob_store_migration_count(void)

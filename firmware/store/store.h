@@ -266,4 +266,27 @@ int ob_store_audit_add(struct ob_store *store, const struct ob_audit *audit, con
  * at most limit of them. */
 json_t *ob_store_audit_list(struct ob_store *store, int64_t before_id, int limit);
 
+/* ---- the event log (see core/events.h) ---- */
+
+struct ob_event;
+struct ob_event_filter;
+
+#define OB_STORE_EVENTS_KEEP 20000 /* the newest events kept; older ones are deleted */
+
+/* Stores events (oldest first) in one transaction and deletes those beyond the newest
+ * OB_STORE_EVENTS_KEEP. An event already stored is left as it is. 0 or OB_EIO. */
+int ob_store_events_append(struct ob_store *store, const struct ob_event *events, size_t count);
+
+/* The highest stored sequence number, 0 for none. */
+int64_t ob_store_events_last_seq(struct ob_store *store);
+
+/* A new array of events (as ob_event_json shows them) that match filter (NULL: all): with
+ * after > 0, those after it, oldest first; otherwise those before `before` (0: from the
+ * newest), newest first. At most limit. */
+json_t *ob_store_events_list(struct ob_store *store, const struct ob_event_filter *filter,
+			     int64_t before, int64_t after, int limit);
+
+/* An ob_events_sink over a store (ctx is the struct ob_store). */
+int ob_store_events_sink(void *ctx, const struct ob_event *events, size_t count);
+
 #endif

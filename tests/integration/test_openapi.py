@@ -177,6 +177,8 @@ class OpenApiTest(BoxTestCase, unittest.TestCase):
         client = self.box.client(api_key=self.key)
         for route in sorted(self.daemon_routes | set(self.routes)):
             method, path = route.split(" ", 1)
+            if (self.routes.get(route) or {}).get("x-event-stream"):
+                continue  # an answer that never ends: test_events reads it
             with self.subTest(route=route):
                 body = {} if method in ("POST", "PATCH", "PUT") else None
                 r = client.request(method, fill(path), body=body)
@@ -264,6 +266,10 @@ class OpenApiTest(BoxTestCase, unittest.TestCase):
              {"viewer_id": "doc-viewer", "reason": "documented"}),
             ("GET", "/api/v1/access/revocations", key, None, None),
             ("GET", "/api/v1/access/stats", key, None, None),
+            ("GET", "/api/v1/events", key, None, None),
+            ("GET", "/api/v1/events", admin, "/api/v1/events?kind=access.&level=info&limit=3",
+             None),
+            ("GET", "/api/v1/events", admin, "/api/v1/events?after=0", None),
         ]
         for method, path, client, real_path, body in cases:
             with self.subTest(route="%s %s" % (method, path)):
@@ -300,6 +306,11 @@ class OpenApiTest(BoxTestCase, unittest.TestCase):
             ("POST", "/api/v1/access/revocations", admin, None, {}, 400),
             ("DELETE", "/api/v1/access/revocations/{id}", admin,
              "/api/v1/access/revocations/999", None, 404),
+            ("GET", "/api/v1/events", admin, "/api/v1/events?level=loud", None, 400),
+            ("GET", "/api/v1/events", admin, "/api/v1/events?before=5&after=2", None, 400),
+            ("GET", "/api/v1/events", anonymous, None, None, 401),
+            ("GET", "/api/v1/events/stream", admin, "/api/v1/events/stream?stats=61", None,
+             400),
         ]
         for method, path, client, real_path, body, status in cases:
             with self.subTest(route="%s %s -> %d" % (method, path, status)):
