@@ -21,7 +21,7 @@
 // Exit status: 0 passed, 1 failed (the step and the reason are printed), 2 a bad command line
 // or a missing tool (Chromium, playwright-core).
 
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 const CHROMIUM = process.env.OTTBOX_CHROMIUM || '/usr/bin/chromium';
@@ -62,6 +62,48 @@ function parseArgs(argv) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// The form's input URLs, read back into fields and written again unchanged (channel-url.js
+// is a plain module: node imports it as the browser does). A URL the fields cannot say
+// exactly is kept whole as "Other URL".
+const URL_CASES = [
+	['test://pattern?size=1280x720&rate=30&type=bars', 'test'],
+	['test://pattern', 'test'],
+	['srt://0.0.0.0:9000?mode=listener', 'srt'],
+	['srt://encoder.example:9000?mode=caller&latency=200000&passphrase=0123456789abc', 'srt'],
+	['srt://[::1]:9000?mode=caller', 'srt'],
+	['srt://0.0.0.0:9000', 'url'],
+	['srt://encoder.example:9000?mode=caller&streamid=x', 'url'],
+	['rtmp://0.0.0.0:1935/live/key', 'rtmp'],
+	['rtmp://0.0.0.0/live/key', 'rtmp'],
+	['rtmp://origin.example/app/stream', 'rtmp'],
+	['udp://239.1.1.1:5000', 'udp'],
+	['udp://239.1.1.1:5000?localaddr=192.0.2.7', 'udp'],
+	['udp://0.0.0.0:5000', 'udp'],
+	['udp://@:5000', 'udp'],
+	['rtsp://camera.example:554/stream', 'rtsp'],
+	['https://cdn.example/live/master.m3u8', 'hls'],
+	['http://cdn.example/feed.ts', 'http'],
+	['file:promo/loop.mp4?loop=1', 'file'],
+	['file:promo/once.mp4', 'file'],
+	['file:promo/once.mp4?loop=0', 'url'],
+];
+
+async function checkUrls() {
+	// As a data: URL: node would otherwise warn that the repository's package.json names no
+	// module type.
+	const source = readFileSync(new URL('../../webui/console/channel-url.js', import.meta.url), 'utf8');
+	const { parse, compose } = await import(`data:text/javascript,${encodeURIComponent(source)}`);
+	const wrong = [];
+	for (const [url, kind] of URL_CASES) {
+		const p = parse(url);
+		const again = compose(p.kind, p.fields);
+		if (p.kind !== kind || again !== url) wrong.push(`${url}: ${p.kind} ${JSON.stringify(p.fields)} -> ${again}`);
+	}
+	const listener = compose('srt', { mode: 'listener', host: '', port: '9000', latency: '120', passphrase: '' });
+	if (listener !== 'srt://0.0.0.0:9000?mode=listener&latency=120000') wrong.push(`SRT listener: ${listener}`);
+	return wrong;
+}
+
 async function main() {
 	const opts = parseArgs(process.argv.slice(2));
 	let chromium;
@@ -74,6 +116,11 @@ async function main() {
 	if (!existsSync(CHROMIUM)) {
 		console.error(`console_channels: no Chromium at ${CHROMIUM}; install Debian's chromium package`);
 		return 2;
+	}
+	const wrong = await checkUrls();
+	if (wrong.length) {
+		console.error(`console_channels: FAIL at "input URLs read back and written again":\n    ${wrong.join('\n    ')}`);
+		return 1;
 	}
 	rmSync(opts.screenshots, { recursive: true, force: true });
 	mkdirSync(opts.screenshots, { recursive: true });
@@ -120,6 +167,14 @@ async function main() {
 		}
 	});
 
+	const timings = [];
+	let stepStarted = Date.now();
+	const begin = (name) => {
+		if (step !== 'starting Chromium') timings.push(`${((Date.now() - stepStarted) / 1000).toFixed(1)} s ${step}`);
+		step = name;
+		stepStarted = Date.now();
+	};
+
 	const snap = async (name) => {
 		shot++;
 		await page.screenshot({ path: join(opts.screenshots, `${String(shot).padStart(2, '0')}-${name}.png`),
@@ -163,17 +218,18 @@ async function main() {
 	};
 
 	// Waits for the preview to play: hls.js's levels in the picker, currentTime advancing.
-	const previewPlays = async () => {
+	const previewPlays = async (seconds = PLAY_SECONDS) => {
 		const video = page.locator('#preview video');
 		const sample = () => video.evaluate((v) => ({ t: v.currentTime, paused: v.paused, ready: v.readyState }));
 		const first = await until('the preview did not start playing', async () => {
-			const message = await page.locator('#preview-message.bad').innerText().catch(() => '');
+			const bad = page.locator('#preview-message.bad');
+			const message = (await bad.count()) ? await bad.innerText() : '';
 			check(!message, `the preview failed: ${message}`);
 			const s = await sample();
 			return s.t > 0 && !s.paused ? s : null;
 		}, PLAY_TIMEOUT_S);
-		await until(`the preview did not advance by ${PLAY_SECONDS} s from ${first.t.toFixed(2)}`,
-			async () => (await sample()).t - first.t > PLAY_SECONDS, PLAY_SECONDS + 20);
+		await until(`the preview did not advance by ${seconds} s from ${first.t.toFixed(2)}`,
+			async () => (await sample()).t - first.t > seconds, seconds + 20);
 		return first;
 	};
 
@@ -184,7 +240,7 @@ async function main() {
 	};
 
 	try {
-		step = 'first login and the forced password change';
+		begin('first login and the forced password change');
 		await page.goto(`${opts.base}/#/channels`);
 		await page.locator('form#login').waitFor();
 		await login(opts.initial);
@@ -196,7 +252,7 @@ async function main() {
 		await page.locator('section#channels').waitFor();
 		check(page.url().endsWith('#/channels'), `the URL is ${page.url()}, not …#/channels`);
 
-		step = 'the form shows the box\'s message for a segment duration of 10 s next to the field';
+		begin('the form shows the box\'s message for a segment duration of 10 s next to the field');
 		await page.locator('#new-channel').click();
 		await page.locator('form#channel-form').waitFor();
 		await page.getByLabel('Name', { exact: true }).fill('Refused');
@@ -208,18 +264,18 @@ async function main() {
 		const boxSays = (await refused.json()).error;
 		check(boxSays.field === 'segment_seconds', `the box named the field ${boxSays.field}`);
 		check(boxSays.message.includes('segment_seconds: must be between 2 and 6'), `the box said ${boxSays.message}`);
-		const fieldError = page.locator('#ch-segment_seconds-error');
+		const fieldError = page.locator('#err-segment-seconds');
 		await fieldError.waitFor();
 		check((await fieldError.innerText()) === boxSays.message,
 			`next to the segment field: "${await fieldError.innerText()}", the box said "${boxSays.message}"`);
 		check(await page.getByLabel('Segment duration (s)').getAttribute('aria-invalid') === 'true',
 			'the segment field is not marked invalid');
-		check(await page.getByLabel('Segment duration (s)').getAttribute('aria-describedby') === 'ch-segment_seconds-error',
+		check(await page.getByLabel('Segment duration (s)').getAttribute('aria-describedby') === 'err-segment-seconds',
 			'the segment field does not point at its message');
 		check(page.url().endsWith('#/channels/new'), `a refused form left the page: ${page.url()}`);
 		await snap('channel-form-refused');
 
-		step = 'the input kinds compose the URLs the box takes';
+		begin('the input kinds compose the URLs the box takes');
 		await page.getByLabel('Kind').selectOption('srt');
 		await page.getByLabel('Port').fill('9000');
 		await page.getByLabel('Latency (ms)').fill('200');
@@ -242,12 +298,12 @@ async function main() {
 		await page.getByRole('button', { name: 'Create channel' }).click();
 		const fileRefused = await (await fileAnswer).json();
 		check(fileRefused.error.field === 'input.url', `a bad file path was refused for ${fileRefused.error.field}`);
-		await page.locator('#ch-input-url-error').waitFor();
-		check((await page.locator('#ch-input-url-error').innerText()) === fileRefused.error.message,
+		await page.locator('#err-input-url').waitFor();
+		check((await page.locator('#err-input-url').innerText()) === fileRefused.error.message,
 			'the input.url message is not next to the input fields');
-		check(!(await page.locator('#ch-segment_seconds-error').count()), 'the old segment message stayed');
+		check(!(await page.locator('#err-segment-seconds').count()), 'the old segment message stayed');
 
-		step = 'a channel from the test pattern, made through the form';
+		begin('a channel from the test pattern, made through the form');
 		const id = await createChannel({ name: 'Form test' });
 		check(id === 'form-test', `the channel's id is ${id}`);
 		check(await stateOf() === 'stopped', `a new channel is ${await stateOf()}`);
@@ -256,7 +312,7 @@ async function main() {
 		check(await page.getByLabel('Picture').inputValue() === 'moving', 'the pattern type was not read back');
 		check(await page.getByLabel('Segment duration (s)').inputValue() === '2', 'the segment duration was not read back');
 
-		step = 'start: the preview plays and the picker lists the renditions';
+		begin('start: the preview plays and the picker lists the renditions');
 		await page.locator('#start').click();
 		await until('the channel did not go on (starting or live)',
 			async () => ['starting', 'live'].includes(await stateOf()));
@@ -268,7 +324,7 @@ async function main() {
 		// Picking a rendition sets hls.js's level: the picker keeps it and playback goes on.
 		await page.locator('#rendition').selectOption({ index: 2 });
 		check(await page.locator('#rendition').inputValue() === '1', 'the picker did not keep the rendition');
-		await previewPlays();
+		await previewPlays(0.5);
 		await until('the channel did not turn live', async () => (await stateOf()) === 'live', 30);
 		await page.locator('#status-panel [data-rung]').first().waitFor();
 		noProblems();
@@ -277,7 +333,7 @@ async function main() {
 		await snap('channel-preview-phone');
 		await page.setViewportSize({ width: 1366, height: 768 });
 
-		step = 'the dashboard: figures pushed by the box, no request for /api/v1/channels after the first load';
+		begin('the dashboard: figures pushed by the box, no request for /api/v1/channels after the first load');
 		const mark = requests.length;
 		await page.goto(`${opts.base}/#/dashboard`);
 		const row = page.locator(`table.channels tr[data-channel="${id}"]`);
@@ -303,12 +359,12 @@ async function main() {
 		await snap('dashboard-phone');
 		await page.setViewportSize({ width: 1366, height: 768 });
 
-		step = 'the channel list';
+		begin('the channel list');
 		await page.locator('nav').getByRole('link', { name: 'Channels' }).click();
 		await page.locator(`table.channel-list tr[data-channel="${id}"]`).waitFor();
 		await snap('channel-list');
 
-		step = 'stop, confirmed in the page';
+		begin('stop, confirmed in the page');
 		await page.goto(`${opts.base}/#/channels/${id}`);
 		await page.locator('section.channel-page').waitFor();
 		await page.locator('#stop').click();
@@ -321,7 +377,7 @@ async function main() {
 		await until('the channel did not stop', async () => (await stateOf()) === 'stopped');
 		await page.locator('#start').waitFor();
 
-		step = 'a premium channel: the preview plays with an issued token';
+		begin('a premium channel: the preview plays with an issued token');
 		const pid = await createChannel({ name: 'Premium test', premium: true });
 		const pmark = requests.length;
 		await page.locator('#start').click();
@@ -335,7 +391,7 @@ async function main() {
 		noProblems();
 		await snap('premium-preview');
 
-		step = 'a premium channel: the preview plays a token handed in by #/channels/ID/token/TOKEN';
+		begin('a premium channel: the preview plays a token handed in by #/channels/ID/token/TOKEN');
 		const session = await (await context.request.get(`${opts.base}/api/v1/session`)).json();
 		const issued = await context.request.post(`${opts.base}/api/v1/playback-tokens`, {
 			headers: { 'X-CSRF-Token': session.csrf_token },
@@ -353,7 +409,7 @@ async function main() {
 		check(!requests.slice(tmark).some((r) => r.url.endsWith('/api/v1/playback-tokens')),
 			'the preview issued a token of its own');
 
-		step = 'stop and delete the premium channel, confirmed in the page';
+		begin('stop and delete the premium channel, confirmed in the page');
 		await page.locator('#stop').click();
 		await page.locator('#confirm-yes').click();
 		await until('the premium channel did not stop', async () => (await stateOf()) === 'stopped');
@@ -361,7 +417,7 @@ async function main() {
 		await page.locator('#confirm-yes').click();
 		await page.waitForURL(/#\/channels$/);
 
-		step = 'delete, confirmed in the page';
+		begin('delete, confirmed in the page');
 		await page.goto(`${opts.base}/#/channels/${id}`);
 		await page.locator('section.channel-page').waitFor();
 		await page.locator('#delete').click();
@@ -378,6 +434,8 @@ async function main() {
 		check(gone.status() === 404, `GET the deleted channel answered ${gone.status()}`);
 		noProblems();
 
+		begin('done');
+		console.log(`console_channels: steps:\n    ${timings.join('\n    ')}`);
 		console.log(`console_channels: OK ${opts.base}: ${shot} screenshots in ${opts.screenshots}, ` +
 			`${((Date.now() - started) / 1000).toFixed(1)} s`);
 		return 0;

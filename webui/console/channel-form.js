@@ -64,33 +64,45 @@ function toBody(f, original) {
   return body;
 }
 
+// The id of the element that shows the box's message for a field path: err-input-url for
+// input.url (every character but letters and digits becomes '-').
+export function errId(field) {
+  return `err-${field.replace(/[^A-Za-z0-9]/g, '-')}`;
+}
+
 // The message under a field, when the box named it.
-function FieldError({ id, text }) {
-  return text ? html`<p class="field-error" id=${`${id}-error`} role="alert">${text}</p>` : null;
+function FieldError({ field, text }) {
+  return text ? html`<p class="field-error" id=${errId(field)} role="alert">${text}</p>` : null;
 }
 
 // A labelled control: <label> then the control, then the box's message for field.
-function Field({ id, label, hint, error, children }) {
+function Field({ id, label, hint, field, error, children }) {
   return html`
     <div class=${`field${error ? ' invalid' : ''}`}>
       <label for=${id}>${label}</label>
       ${children}
       ${hint ? html`<p class="hint small">${hint}</p>` : null}
-      <${FieldError} id=${id} text=${error} />
+      <${FieldError} field=${field || id} text=${error} />
     </div>`;
 }
 
-function KindFields({ kind, fields, set, disabled }) {
+// What a control carries when the box refused its field.
+const invalid = (field, error) => ({ 'aria-invalid': error ? 'true' : null,
+  'aria-describedby': error ? errId(field) : null });
+
+function KindFields({ kind, fields, set, disabled, error }) {
   const v = (k) => fields[k] ?? '';
   const input = (k, label, opts = {}) => html`
     <${Field} id=${`in-${k}`} label=${label} hint=${opts.hint}>
       <input id=${`in-${k}`} value=${v(k)} onInput=${(e) => set(k, e.target.value)} disabled=${disabled}
+        ...${invalid('input.url', error)}
         inputmode=${opts.numeric ? 'numeric' : null} placeholder=${opts.placeholder || null}
         list=${opts.list || null} autocomplete="off" spellcheck="false" />
     <//>`;
   const select = (k, label, options) => html`
     <${Field} id=${`in-${k}`} label=${label}>
-      <select id=${`in-${k}`} value=${v(k)} onChange=${(e) => set(k, e.target.value)} disabled=${disabled}>
+      <select id=${`in-${k}`} value=${v(k)} onChange=${(e) => set(k, e.target.value)} disabled=${disabled}
+        ...${invalid('input.url', error)}>
         ${options.map(([val, text]) => html`<option key=${val} value=${val}>${text}</option>`)}
       </select>
     <//>`;
@@ -139,8 +151,9 @@ function KindFields({ kind, fields, set, disabled }) {
 }
 
 // channel: the Channel document to edit, or null for a new one. ladders: GET
-// /api/v1/ladders's list. onSaved(channel): the box stored it. readOnly: no operate permission.
-export function ChannelForm({ channel, ladders, onSaved, readOnly }) {
+// /api/v1/ladders's list. onSaved(channel): the box stored it. Only for a session that may
+// operate: others see ChannelSettings.
+export function ChannelForm({ channel, ladders, onSaved }) {
   const [f, setF] = useState(() => fromChannel(channel));
   const [errors, setErrors] = useState({});
   const [formError, setFormError] = useState('');
@@ -186,40 +199,40 @@ export function ChannelForm({ channel, ladders, onSaved, readOnly }) {
     'software_fallback'];
   const stray = Object.keys(errors).find((k) => k !== inputError && !known.includes(k));
   const url = compose(f.kind, f.fields);
-  const dis = readOnly || busy;
+  const dis = busy;
   const text = (k, label, opts = {}) => html`
-    <${Field} id=${`ch-${k}`} label=${label} hint=${opts.hint} error=${err(opts.field || k)}>
+    <${Field} id=${`ch-${k}`} field=${opts.field || k} label=${label} hint=${opts.hint} error=${err(opts.field || k)}>
       <input id=${`ch-${k}`} name=${k} value=${f[k]} onInput=${(e) => set(k, e.target.value)} disabled=${dis}
         inputmode=${opts.numeric ? 'numeric' : null} placeholder=${opts.placeholder || null} required=${opts.required}
-        aria-invalid=${err(opts.field || k) ? 'true' : null}
-        aria-describedby=${err(opts.field || k) ? `ch-${k}-error` : null} autocomplete="off" />
+        ...${invalid(opts.field || k, err(opts.field || k))} autocomplete="off" />
     <//>`;
 
   return html`
-    <form id="channel-form" class="channel-form" onSubmit=${submit} noValidate aria-label=${channel ? 'Channel settings' : 'New channel'}>
+    <form id="channel-form" class="channel-form" data-needs="operate" onSubmit=${submit} noValidate aria-label=${channel ? 'Channel settings' : 'New channel'}>
       ${formError || stray ? html`<p class="message bad" role="alert" id="form-error">${formError || errors[stray]}</p>` : null}
-      <fieldset disabled=${readOnly}>
+      <fieldset>
         <legend>Channel</legend>
         <div class="grid">
           ${text('name', 'Name', { required: true, placeholder: 'News' })}
-          ${channel ? html`<${Field} id="ch-id" label="Id"><input id="ch-id" value=${channel.id} disabled /><//>`
+          ${channel ? html`<${Field} id="ch-id" field="id" label="Id"><input id="ch-id" value=${channel.id} disabled /><//>`
             : text('id', 'Id (optional)', { placeholder: 'made from the name', hint: 'Part of the playback URL: a-z, 0-9, - and _' })}
         </div>
       </fieldset>
 
-      <fieldset disabled=${readOnly} class=${inputError ? 'invalid' : ''}>
+      <fieldset class=${inputError ? 'invalid' : ''}>
         <legend>Input</legend>
         <div class="field">
           <label for="ch-kind">Kind</label>
-          <select id="ch-kind" value=${f.kind} onChange=${(e) => changeKind(e.target.value)} disabled=${dis}>
+          <select id="ch-kind" value=${f.kind} onChange=${(e) => changeKind(e.target.value)} disabled=${dis}
+            ...${invalid('input.url', inputError)}>
             ${KINDS.map((k) => html`<option key=${k.id} value=${k.id}>${k.label}</option>`)}
           </select>
         </div>
         <div class="grid kind-fields" id="kind-fields">
-          <${KindFields} kind=${f.kind} fields=${f.fields} set=${setKindField} disabled=${dis} />
+          <${KindFields} kind=${f.kind} fields=${f.fields} set=${setKindField} disabled=${dis} error=${inputError} />
         </div>
         <p class="hint small composed">input.url: <code id="composed-url">${url || '—'}</code></p>
-        <${FieldError} id="ch-input-url" text=${inputError ? errors[inputError] : ''} />
+        <${FieldError} field="input.url" text=${inputError ? errors[inputError] : ''} />
         <div class="grid">
           ${text('backup_url', 'Backup input URL (optional)', { field: 'input.backup_url', placeholder: 'udp://239.1.1.2:5000',
             hint: 'Taken over when the primary is silent, given back once it delivers again' })}
@@ -227,19 +240,21 @@ export function ChannelForm({ channel, ladders, onSaved, readOnly }) {
         </div>
       </fieldset>
 
-      <fieldset disabled=${readOnly}>
+      <fieldset>
         <legend>Encoding and packaging</legend>
         <div class="grid">
-          <${Field} id="ch-ladder" label="Ladder" error=${err('ladder')}>
-            <select id="ch-ladder" value=${f.ladder} onChange=${(e) => set('ladder', e.target.value)} disabled=${dis}>
+          <${Field} id="ch-ladder" field="ladder" label="Ladder" error=${err('ladder')}>
+            <select id="ch-ladder" value=${f.ladder} onChange=${(e) => set('ladder', e.target.value)} disabled=${dis}
+              ...${invalid('ladder', err('ladder'))}>
               ${!channel ? html`<option value="">Default (720p-3)</option>` : null}
               ${!ladderKnown && f.ladder ? html`<option value=${f.ladder}>${f.ladder}</option>` : null}
               ${ladderList.map((l) => html`<option key=${l.id} value=${l.id}>${l.name} (${l.id}): ${
                 l.rungs.map((r) => `${r.height}p`).join(' ')}</option>`)}
             </select>
           <//>
-          <${Field} id="ch-backend" label="Backend" error=${err('backend')}>
-            <select id="ch-backend" value=${f.backend} onChange=${(e) => set('backend', e.target.value)} disabled=${dis}>
+          <${Field} id="ch-backend" field="backend" label="Backend" error=${err('backend')}>
+            <select id="ch-backend" value=${f.backend} onChange=${(e) => set('backend', e.target.value)} disabled=${dis}
+              ...${invalid('backend', err('backend'))}>
               ${BACKENDS.map(([v, t]) => html`<option key=${v} value=${v}>${t}</option>`)}
             </select>
           <//>
@@ -249,16 +264,18 @@ export function ChannelForm({ channel, ladders, onSaved, readOnly }) {
         </div>
         <label class="check"><input type="checkbox" id="ch-hls_ts" checked=${f.hls_ts} disabled=${dis}
           onChange=${(e) => set('hls_ts', e.target.checked)} /> Also MPEG-TS HLS, for old players</label>
-        <${FieldError} id="ch-hls_ts" text=${err('hls_ts')} />
+        <${FieldError} field="hls_ts" text=${err('hls_ts')} />
+        <${FieldError} field="software_fallback" text=${err('software_fallback')} />
         <label class="check"><input type="checkbox" id="ch-software_fallback" checked=${f.software_fallback} disabled=${dis}
           onChange=${(e) => set('software_fallback', e.target.checked)} /> The CPU may take the channel when no hardware can</label>
       </fieldset>
 
-      <fieldset disabled=${readOnly}>
+      <fieldset>
         <legend>Access and start</legend>
         <div class="grid">
-          <${Field} id="ch-access" label="Access class" error=${err('access')}>
-            <select id="ch-access" value=${f.access} onChange=${(e) => set('access', e.target.value)} disabled=${dis}>
+          <${Field} id="ch-access" field="access" label="Access class" error=${err('access')}>
+            <select id="ch-access" value=${f.access} onChange=${(e) => set('access', e.target.value)} disabled=${dis}
+              ...${invalid('access', err('access'))}>
               <option value="public">Public (plays without a token)</option>
               <option value="premium">Premium (plays with a playback token)</option>
             </select>
@@ -268,12 +285,30 @@ export function ChannelForm({ channel, ladders, onSaved, readOnly }) {
         </div>
         <label class="check"><input type="checkbox" id="ch-autostart" checked=${f.autostart} disabled=${dis}
           onChange=${(e) => set('autostart', e.target.checked)} /> Start with the box</label>
+        <${FieldError} field="autostart" text=${err('autostart')} />
       </fieldset>
-      ${!readOnly ? html`
-        <div class="actions">
-          <button type="submit" disabled=${busy}>${busy ? 'Saving…' : channel ? 'Save changes' : 'Create channel'}</button>
-          ${saved ? html`<span class="saved" role="status">${saved}</span>` : null}
-          ${channel ? html`<span class="hint small">Saving a running channel restarts it with the new settings.</span>` : null}
-        </div>` : null}
+      <div class="actions">
+        <button type="submit" data-needs="operate" disabled=${busy}>${busy ? 'Saving…' : channel ? 'Save changes' : 'Create channel'}</button>
+        ${saved ? html`<span class="saved" role="status">${saved}</span>` : null}
+        ${channel ? html`<span class="hint small">Saving a running channel restarts it with the new settings.</span>` : null}
+      </div>
     </form>`;
+}
+
+// A channel's settings as text, for a session that may not change them.
+export function ChannelSettings({ channel: ch }) {
+  const yes = (b) => (b ? 'yes' : 'no');
+  return html`
+    <dl id="channel-settings">
+      <dt>Input</dt><dd><code>${ch.input.url}</code></dd>
+      <dt>Backup input</dt><dd>${ch.input.backup_url ? html`<code>${ch.input.backup_url}</code>` : 'none'}
+        ${ch.input.backup_url ? ` (after ${ch.input.failover_after_s} s of silence)` : ''}</dd>
+      <dt>Ladder</dt><dd>${ch.ladder}</dd>
+      <dt>Segments</dt><dd>${ch.segment_seconds} s, ${ch.live_window_segments} in the live window</dd>
+      <dt>DVR window</dt><dd>${ch.dvr_window_seconds ? `${ch.dvr_window_seconds} s` : 'none'}</dd>
+      <dt>Access</dt><dd>${ch.access}${ch.risk_class ? ` (risk class ${ch.risk_class})` : ''}</dd>
+      <dt>Backend</dt><dd>${ch.backend}${ch.software_fallback ? ', the CPU may take over' : ''}</dd>
+      <dt>MPEG-TS HLS</dt><dd>${yes(ch.hls_ts)}</dd>
+      <dt>Starts with the box</dt><dd>${yes(ch.autostart)}</dd>
+    </dl>`;
 }

@@ -25,7 +25,7 @@ export function record(stats) {
   if (!stats || stats === recorded) return;
   recorded = stats;
   const at = (typeof stats.at === 'number' ? stats.at : Date.parse(stats.at)) || Date.now();
-  for (const [id, { status }] of channelsOfStats(stats)) {
+  for (const { id, status } of channelsOfStats(stats) || []) {
     if (!status.rungs || !status.rungs.length) continue;
     let h = history.get(id);
     if (!h) history.set(id, h = { t: [], kbps: [], fps: [] });
@@ -61,8 +61,9 @@ export function Sparkline({ id, stats, width = 180, height = 48 }) {
       scales: { x: { time: true }, kbps: { range: (u, min, max) => [0, Math.max(max * 1.15, 1)] },
         fps: { range: (u, min, max) => [0, Math.max(max * 1.15, 1)] } },
       axes: [{ show: false }, { show: false, scale: 'kbps' }, { show: false, scale: 'fps' }],
-      series: [{}, { label: 'kbit/s', scale: 'kbps', stroke: '#0b63c5', width: 1.5, fill: 'rgba(11,99,197,.08)' },
-        { label: 'fps', scale: 'fps', stroke: '#1e7a34', width: 1, dash: [3, 2] }],
+      series: [{}, { label: 'kbit/s', scale: 'kbps', stroke: '#0b63c5', width: 1.5, fill: 'rgba(11,99,197,.08)',
+        points: { show: false } },
+      { label: 'fps', scale: 'fps', stroke: '#1e7a34', width: 1, dash: [3, 2], points: { show: false } }],
     }, data(id), box.current);
     return () => {
       plot.current.destroy();

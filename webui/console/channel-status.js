@@ -6,60 +6,25 @@ import { useEffect, useRef, useState } from '../vendor/hooks.js';
 import { html } from './html.js';
 import { useLinkState, useStats } from './live.js';
 
-// A channel status from one entry of a stats snapshot: the entry itself when it has a
-// state, else its status.
-function entryStatus(entry) {
-  if (!entry || typeof entry !== 'object') return null;
-  if (typeof entry.state === 'string') return entry;
-  return entry.status && typeof entry.status === 'object' ? entry.status : null;
-}
-
-// Every channel of a stats snapshot: Map id -> {status, name}. The snapshot lists them as an
-// array of channels ({id, name?, status} or {id, state, ...}) or as an object by id.
+// The channels of a stats snapshot: the same documents as GET /api/v1/channels lists
+// (configuration and status), every channel of the box. null when the snapshot has none.
 export function channelsOfStats(stats) {
-  const out = new Map();
   const list = stats && stats.channels;
-  if (Array.isArray(list)) {
-    for (const entry of list) {
-      const status = entryStatus(entry);
-      if (entry && entry.id && status) out.set(entry.id, { status, name: entry.name });
-    }
-  } else if (list && typeof list === 'object') {
-    for (const [id, entry] of Object.entries(list)) {
-      const status = entryStatus(entry);
-      if (status) out.set(id, { status, name: entry.name });
-    }
-  }
-  return out;
+  return Array.isArray(list) ? list.filter((ch) => ch && ch.id && ch.status) : null;
 }
 
-// The live status of each channel: starts from the channels as loaded (GET), then every
-// stats snapshot the box pushes replaces the status of the channels it names. Returns
-// {channels, stats}: channels is the loaded list with fresh statuses, plus any channel the
-// snapshots name that the list lacks (made since the page loaded).
-// A snapshot that was already there when loaded last changed is older than it, and is not
-// used (the answer of a start or a stop is newer than the snapshot before it).
+// The channels, live: the list as loaded (GET) until the box pushes a stats snapshot, then
+// each snapshot's list (new channels appear, deleted ones go). A snapshot that was already
+// there when loaded last changed is older than it and is not used: the answer of a start or
+// a stop is newer than the snapshot before it. Returns {channels, stats, pushed} (pushed:
+// the channels come from a snapshot).
 export function useLiveChannels(loaded) {
   const stats = useStats();
   const base = useRef({ loaded: undefined, stats: undefined });
   if (base.current.loaded !== loaded) base.current = { loaded, stats };
-  if (!loaded) return { channels: null, stats };
-  const fresh = stats !== base.current.stats;
-  const live = fresh ? channelsOfStats(stats) : new Map();
-  // A snapshot names the channels the engine runs: one it leaves out is stopped (or gone).
-  const listed = fresh && !!(stats && stats.channels && typeof stats.channels === 'object');
-  const seen = new Set();
-  const channels = loaded.map((ch) => {
-    seen.add(ch.id);
-    const s = live.get(ch.id);
-    if (s) return { ...ch, status: s.status };
-    if (listed && isRunning(ch.status)) return { ...ch, status: { state: 'stopped' } };
-    return ch;
-  });
-  for (const [id, s] of live) {
-    if (!seen.has(id)) channels.push({ id, name: s.name || id, status: s.status, fromStats: true });
-  }
-  return { channels, stats };
+  if (!loaded) return { channels: null, stats, pushed: false };
+  const pushed = stats !== base.current.stats ? channelsOfStats(stats) : null;
+  return { channels: pushed || loaded, stats, pushed: !!pushed };
 }
 
 // ---- numbers ----

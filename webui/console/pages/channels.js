@@ -9,7 +9,7 @@ import { useLoad, Problem, can } from '../common.js';
 import { useLiveChannels, StateBadge, InputHealth, LinkState, isRunning, since, kbps, fps, speed, age,
   useTick } from '../channel-status.js';
 import { summary } from '../channel-url.js';
-import { ChannelForm } from '../channel-form.js';
+import { ChannelForm, ChannelSettings } from '../channel-form.js';
 import { ChannelEvents } from '../channel-events.js';
 import { Preview } from '../preview.js';
 
@@ -25,11 +25,11 @@ function ChannelList({ session }) {
     <section id="channels" aria-labelledby="channels-title">
       <div class="bar"><h2 id="channels-title">Channels</h2>
         <span class="bar-end"><${LinkState} />${operate
-          ? html`<a class="button" id="new-channel" href="#/channels/new">New channel</a>` : null}</span></div>
+          ? html`<a class="button" id="new-channel" data-needs="operate" href="#/channels/new">New channel</a>` : null}</span></div>
       <${Problem} text=${error} />
       ${loading && !data ? html`<p class="hint">Loading…</p>` : null}
       ${channels && !channels.length ? html`<div class="card"><p class="hint">No channels yet.${operate
-        ? html` <a href="#/channels/new">Create the first one</a>.` : null}</p></div>` : null}
+        ? html` <a href="#/channels/new" data-needs="operate">Create the first one</a>.` : null}</p></div>` : null}
       ${channels && channels.length ? html`
         <div class="card">
           <table class="channels channel-list">
@@ -61,9 +61,9 @@ function NewChannel({ session }) {
     <section id="channels" aria-labelledby="channels-title">
       <div class="bar"><h2 id="channels-title">New channel</h2><a href="#/channels">All channels</a></div>
       <${Problem} text=${error} />
-      ${!can(session, 'operate') ? html`<p class="message bad" role="alert">Creating a channel needs the operate permission.</p>` : null}
-      <div class="card"><${ChannelForm} channel=${null} ladders=${ladders} onSaved=${saved}
-        readOnly=${!can(session, 'operate')} /></div>
+      ${can(session, 'operate')
+        ? html`<div class="card"><${ChannelForm} channel=${null} ladders=${ladders} onSaved=${saved} /></div>`
+        : html`<p class="message bad" role="alert">Creating a channel needs the operate permission.</p>`}
     </section>`;
 }
 
@@ -83,21 +83,21 @@ function StatusPanel({ status }) {
       ${rungs.length ? html`
         <h4>Renditions</h4>
         <table class="rung-table">
-          <thead><tr><th scope="col">Rung</th><th scope="col">Size</th><th scope="col">fps</th><th scope="col">Speed</th>
-            <th scope="col">Bitrate (target)</th><th scope="col">Encoder</th><th scope="col">Frames</th>
-            <th scope="col">Dropped</th><th scope="col">Queue</th></tr></thead>
+          <thead><tr><th scope="col">Rung</th><th scope="col">fps</th><th scope="col">Speed</th>
+            <th scope="col">Bitrate</th><th scope="col">Encoder</th><th scope="col">Frames</th>
+            <th scope="col" title="frames dropped / queue depth">Drop / queue</th></tr></thead>
           <tbody>
             ${rungs.map((r) => html`
               <tr key=${r.name} data-rung=${r.name}>
-                <td data-label="Rung">${r.name}</td>
-                <td data-label="Size">${r.width}×${r.height}</td>
-                <td data-label="fps" data-stat="fps">${fps(r.fps)}</td>
+                <td data-label="Rung">${r.name} <span class="muted">${r.width}×${r.height}</span></td>
+                <td data-label="fps" data-stat="fps">${r.fps === undefined || r.fps === null ? '—' : Number(r.fps).toFixed(1)}</td>
                 <td data-label="Speed">${speed(r.speed)}</td>
-                <td data-label="Bitrate" data-stat="bitrate">${kbps(r.bitrate_kbps)} <span class="muted">(${kbps(r.target_kbps)})</span></td>
-                <td data-label="Encoder">${r.encoder}${r.backend ? html` <span class="muted">on ${r.backend}</span>` : null}</td>
+                <td data-label="Bitrate" data-stat="bitrate">${kbps(r.bitrate_kbps)}
+                  <span class="muted sub">of ${kbps(r.target_kbps)}</span></td>
+                <td data-label="Encoder">${r.encoder || '—'}${r.backend ? html` <span class="muted sub">${r.backend}</span>` : null}</td>
                 <td data-label="Frames" data-stat="frames">${r.frames ?? '—'}</td>
-                <td data-label="Dropped" class=${r.dropped_frames ? 'stale' : ''}>${r.dropped_frames ?? '—'}</td>
-                <td data-label="Queue">${r.queue_depth ?? '—'}</td>
+                <td data-label="Drop / queue"><span class=${r.dropped_frames ? 'stale' : ''}>${r.dropped_frames ?? '—'}</span>${
+                  ' / '}${r.queue_depth ?? '—'}</td>
               </tr>`)}
           </tbody>
         </table>` : null}
@@ -120,7 +120,7 @@ function Confirm({ text, yes, onYes, onNo, busy }) {
   return html`
     <div class="confirm" role="alertdialog" aria-label=${text} id="confirm">
       <p>${text}</p>
-      <button type="button" class="danger" id="confirm-yes" onClick=${onYes} disabled=${busy}>${yes}</button>
+      <button type="button" class="danger" id="confirm-yes" data-needs="operate" onClick=${onYes} disabled=${busy}>${yes}</button>
       <button type="button" class="secondary" id="confirm-no" onClick=${onNo}>Cancel</button>
     </div>`;
 }
@@ -139,8 +139,8 @@ function ChannelPage({ id, token, session }) {
   const channel = doc || (data && data.channel);
   // useLiveChannels takes snapshots older than the list's last change for stale.
   const list = useMemo(() => (channel ? [channel] : null), [channel]);
-  const { channels } = useLiveChannels(list);
-  const live = channels && channels[0];
+  const { channels, pushed } = useLiveChannels(list);
+  const live = channels && channels.find((c) => c.id === id);
   const operate = can(session, 'operate');
 
   if (error) {
@@ -148,6 +148,13 @@ function ChannelPage({ id, token, session }) {
       <section id="channels" aria-labelledby="channels-title">
         <div class="bar"><h2 id="channels-title">Channel ${id}</h2><a href="#/channels">All channels</a></div>
         <${Problem} text=${error} />
+      </section>`;
+  }
+  if (!live && pushed) {
+    return html`
+      <section id="channels" aria-labelledby="channels-title">
+        <div class="bar"><h2 id="channels-title">Channel ${id}</h2><a href="#/channels">All channels</a></div>
+        <p class="message info" role="status">This channel was deleted.</p>
       </section>`;
   }
   if (!live) return html`<section id="channels"><p class="hint">Loading…</p></section>`;
@@ -174,30 +181,30 @@ function ChannelPage({ id, token, session }) {
   return html`
     <section id="channels" class="channel-page" aria-labelledby="channels-title" data-channel=${id}>
       <div class="bar">
-        <h2 id="channels-title">${channel.name} <span class="muted small">(${channel.id})</span> <${StateBadge} status=${status} /></h2>
+        <h2 id="channels-title">${live.name} <span class="muted small">(${channel.id})</span> <${StateBadge} status=${status} /></h2>
         <span class="bar-end"><${LinkState} /><a href="#/channels">All channels</a></span>
       </div>
       ${operate ? html`
         <div class="toolbar">
-          ${!running ? html`<button type="button" id="start" onClick=${() => act('start')} disabled=${busy}>Start</button>`
-            : html`<button type="button" id="stop" class="secondary" onClick=${() => setAsking('stop')} disabled=${busy}>Stop</button>`}
-          <button type="button" id="delete" class="secondary danger-text" onClick=${() => setAsking('delete')} disabled=${busy}>Delete</button>
+          ${!running ? html`<button type="button" id="start" data-needs="operate" onClick=${() => act('start')} disabled=${busy}>Start</button>`
+            : html`<button type="button" id="stop" data-needs="operate" class="secondary" onClick=${() => setAsking('stop')} disabled=${busy}>Stop</button>`}
+          <button type="button" id="delete" data-needs="operate" class="secondary danger-text" onClick=${() => setAsking('delete')} disabled=${busy}>Delete</button>
         </div>` : null}
-      ${asking === 'stop' ? html`<${Confirm} busy=${busy} yes="Stop channel" onYes=${() => act('stop')} onNo=${() => setAsking(null)}
-        text=${`Stop ${channel.name}? Its playlists end and viewers lose the stream until it starts again.`} />` : null}
-      ${asking === 'delete' ? html`<${Confirm} busy=${busy} yes="Delete channel" onYes=${() => act('delete')} onNo=${() => setAsking(null)}
-        text=${`Delete ${channel.name}? Its configuration is removed; this cannot be undone.`} />` : null}
+      ${asking === 'stop' && operate ? html`<${Confirm} busy=${busy} yes="Stop channel" onYes=${() => act('stop')} onNo=${() => setAsking(null)}
+        text=${`Stop ${live.name}? Its playlists end and viewers lose the stream until it starts again.`} />` : null}
+      ${asking === 'delete' && operate ? html`<${Confirm} busy=${busy} yes="Delete channel" onYes=${() => act('delete')} onNo=${() => setAsking(null)}
+        text=${`Delete ${live.name}? Its configuration is removed; this cannot be undone.`} />` : null}
       <${Problem} text=${problem} />
       <div class="channel-grid">
         <div class="card">
           <h3>Preview</h3>
-          <${Preview} channel=${channel} running=${running} session=${session} token=${token} />
+          <${Preview} channel=${live} running=${running} session=${session} token=${token} />
         </div>
         <div class="card">
           <h3>Status</h3>
           <${StatusPanel} status=${status} />
-          <p class="small">Playback: <code>${channel.playback.hls}</code> · <code>${channel.playback.dash}</code>${
-            channel.access === 'premium' ? ' (with a playback token)' : ''}</p>
+          <p class="small">Playback: <code>${live.playback.hls}</code> · <code>${live.playback.dash}</code>${
+            live.access === 'premium' ? ' (with a playback token)' : ''}</p>
         </div>
       </div>
       <div class="card">
@@ -206,8 +213,8 @@ function ChannelPage({ id, token, session }) {
       </div>
       <div class="card">
         <h3>Settings</h3>
-        <${ChannelForm} key=${channel.id} channel=${channel} ladders=${data && data.ladders}
-          onSaved=${setDoc} readOnly=${!operate} />
+        ${operate ? html`<${ChannelForm} key=${channel.id} channel=${channel} ladders=${data && data.ladders}
+          onSaved=${setDoc} />` : html`<${ChannelSettings} channel=${live} />`}
       </div>
     </section>`;
 }

@@ -80,10 +80,10 @@ export function Dashboard({ session }) {
       ${channels && html`
         <div class="card">
           <div class="bar"><h3>Channels</h3>${can(session, 'operate')
-            ? html`<a class="button secondary" href="#/channels/new">New channel</a>` : null}</div>
+            ? html`<a class="button secondary" data-needs="operate" href="#/channels/new">New channel</a>` : null}</div>
           ${channels.length ? html`<${ChannelTable} channels=${channels} stats=${stats} />`
             : html`<p class="hint">No channels yet.${can(session, 'operate')
-              ? html` <a href="#/channels/new">Create one</a>.` : null}</p>`}
+              ? html` <a href="#/channels/new" data-needs="operate">Create one</a>.` : null}</p>`}
         </div>`}
     </section>`;
 }
