@@ -91,7 +91,13 @@ async function main() {
 		problems.push(text.slice(0, 400));
 	});
 	page.on('pageerror', (e) => problems.push(`page error: ${e.message}`.slice(0, 400)));
-	page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} (${r.failure()?.errorText})`));
+	page.on('requestfailed', (r) => {
+		const why = r.failure()?.errorText || '';
+		// The live feed (an EventSource) is closed when the last page using it goes, or the
+		// session ends: Chromium reports the open request as aborted.
+		if (/ERR_ABORTED/.test(why) && new URL(r.url()).pathname === '/api/v1/events/stream') return;
+		problems.push(`request failed: ${r.url()} (${why})`);
+	});
 	page.on('response', (r) => {
 		if (r.status() >= 400 && r.status() !== 401 && !r.url().includes('/api/')) {
 			problems.push(`HTTP ${r.status()} for ${r.url()}`);

@@ -156,8 +156,9 @@ async function main() {
 	page.on('request', (r) => requests.push({ url: r.url(), at: Date.now() }));
 	page.on('requestfailed', (r) => {
 		const why = r.failure()?.errorText || '';
-		// A player or a feed torn down mid-request (leaving a page) is not a failure.
-		if (/ERR_ABORTED/.test(why)) return;
+		// The live feed closed, or a player torn down mid-request, when a page goes: aborted.
+		const path = new URL(r.url()).pathname;
+		if (/ERR_ABORTED/.test(why) && (path === '/api/v1/events/stream' || expected404(path))) return;
 		problems.push(`request failed: ${r.url()} (${why})`);
 	});
 	page.on('response', (r) => {
