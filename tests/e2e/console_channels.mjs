@@ -7,10 +7,12 @@
 // while it runs with no request for /api/v1/channels after the first load (the box pushes
 // them); a premium channel's preview plays with an issued token (every request of the
 // player carries __token__), and with a token handed in through #/channels/ID/token/TOKEN;
-// stop and delete, each confirmed in the page.
+// with --viewer, a viewer's session sees no control that changes something ([data-needs])
+// and is told the premium preview needs the issue permission; stop and delete, each
+// confirmed in the page.
 //
 //   node tests/e2e/console_channels.mjs BASE_URL --initial-password P --new-password P
-//        [--ladder ID] [--screenshots DIR] [--timeout S]
+//        [--ladder ID] [--viewer NAME:PASSWORD] [--screenshots DIR] [--timeout S]
 //
 // --ladder: the ladder the channels use (one with two rungs or more, small enough to encode
 // in real time here). Screenshots (1366x768, and the dashboard and the channel page at phone
@@ -31,14 +33,14 @@ const PLAY_TIMEOUT_S = 60;    // from start to a playing preview (encoder start,
 function usage(message) {
 	if (message) console.error(`console_channels: ${message}`);
 	console.error('usage: node tests/e2e/console_channels.mjs BASE_URL --initial-password P ' +
-		'--new-password P [--ladder ID] [--screenshots DIR] [--timeout S]');
+		'--new-password P [--ladder ID] [--viewer NAME:PASSWORD] [--screenshots DIR] [--timeout S]');
 	process.exit(2);
 }
 
 function parseArgs(argv) {
-	const opts = { base: '', initial: '', fresh: '', ladder: null,
+	const opts = { base: '', initial: '', fresh: '', ladder: null, viewer: null,
 		screenshots: join('output', 'tests', 'screenshots', 'console-channels'), timeout: 10 };
-	const names = { '--initial-password': 'initial', '--new-password': 'fresh', '--ladder': 'ladder',
+	const names = { '--initial-password': 'initial', '--new-password': 'fresh', '--ladder': 'ladder', '--viewer': 'viewer',
 		'--screenshots': 'screenshots', '--timeout': 'timeout' };
 	for (let i = 0; i < argv.length; i++) {
 		const arg = argv[i];
@@ -409,6 +411,35 @@ async function main() {
 		check(!other.length, `requests without the handed-in token: ${other.map((r) => r.url).join(', ')}`);
 		check(!requests.slice(tmark).some((r) => r.url.endsWith('/api/v1/playback-tokens')),
 			'the preview issued a token of its own');
+
+		if (opts.viewer) {
+			begin('a viewer: no control that changes something, the premium preview says what it needs');
+			const [name, password] = [opts.viewer.slice(0, opts.viewer.indexOf(':')), opts.viewer.slice(opts.viewer.indexOf(':') + 1)];
+			const viewerContext = await browser.newContext({ viewport: { width: 1366, height: 768 } });
+			viewerContext.setDefaultTimeout(opts.timeout * 1000);
+			const vpage = await viewerContext.newPage();
+			vpage.on('pageerror', (e) => problems.push(`viewer page error: ${e.message}`.slice(0, 400)));
+			try {
+				await vpage.goto(`${opts.base}/#/dashboard`);
+				await vpage.getByLabel('User name').fill(name);
+				await vpage.getByLabel('Password', { exact: true }).fill(password);
+				await vpage.getByRole('button', { name: 'Log in' }).click();
+				await vpage.locator(`table.channels tr[data-channel="${pid}"]`).waitFor();
+				check(!(await vpage.locator('[data-needs]').count()), 'the dashboard shows a viewer controls that change something');
+				await vpage.goto(`${opts.base}/#/channels`);
+				await vpage.locator(`table.channel-list tr[data-channel="${pid}"]`).waitFor();
+				check(!(await vpage.locator('[data-needs]').count()), 'the channel list shows a viewer controls that change something');
+				await vpage.goto(`${opts.base}/#/channels/${pid}`);
+				await vpage.locator('#channel-settings').waitFor();
+				await vpage.locator('#preview-message').filter({ hasText: 'needs the issue permission' }).waitFor();
+				check(!(await vpage.locator('[data-needs]').count()), 'the channel page shows a viewer controls that change something');
+				await vpage.goto(`${opts.base}/#/channels/new`);
+				await vpage.getByText('Creating a channel needs the operate permission').waitFor();
+				check(!(await vpage.locator('[data-needs]').count()), 'the new channel page shows a viewer a form');
+			} finally {
+				await viewerContext.close();
+			}
+		}
 
 		begin('stop and delete the premium channel, confirmed in the page');
 		await page.locator('#stop').click();

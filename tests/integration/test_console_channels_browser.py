@@ -5,7 +5,9 @@ refused a segment duration of 10 s with its message next to the segment field; s
 preview playing in hls.js with every rendition in the picker; the dashboard's figures
 changing while it runs with one request for the channels (the rest is pushed over the live
 feed); a premium channel's preview with an issued playback token and with one handed in by
-the #/channels/ID/token/TOKEN route; stop and delete, each confirmed in the page.
+the #/channels/ID/token/TOKEN route; a viewer sees no control that changes something and
+is told the premium preview needs the issue permission; stop and delete, each confirmed in
+the page.
 
 Screenshots land in output/tests/screenshots/console-channels (failed.png when a step
 fails). Needs node, playwright-core from package-lock.json and /usr/bin/chromium; `make test`
@@ -21,6 +23,7 @@ from test_console_browser import WWW, missing_tools
 SCRIPT = os.path.join(REPO_ROOT, "tests", "e2e", "console_channels.mjs")
 SCREENSHOTS = os.path.join(REPO_ROOT, "output", "tests", "screenshots", "console-channels")
 STEP_TIMEOUT_S = 15
+VIEWER_PASSWORD = "a viewer only looks"
 SCRIPT_TIMEOUT_S = 240
 
 # Two small rungs (the second 40 % below the first), cheap enough to encode in real time on
@@ -45,13 +48,15 @@ class ConsoleChannelsBrowserTest(BoxTestCase, unittest.TestCase):
         admin = self.box.client(api_key=self.box.create_apikey("console-keys", "admin"))
         r = admin.post("/api/v1/access/keys", {"id": "console"})
         self.assertEqual(r.status, 201, r)
+        self.box.add_user("watcher", "viewer", VIEWER_PASSWORD)
 
         initial = self.box.initial_password()
         try:
             result = subprocess.run(
                 ["node", SCRIPT, "http://127.0.0.1:%d" % self.box.port,
                  "--initial-password", initial, "--new-password", NEW_ADMIN_PASSWORD,
-                 "--ladder", LADDER["id"], "--screenshots", SCREENSHOTS,
+                 "--ladder", LADDER["id"], "--viewer", "watcher:" + VIEWER_PASSWORD,
+                 "--screenshots", SCREENSHOTS,
                  "--timeout", str(STEP_TIMEOUT_S)],
                 capture_output=True, text=True, cwd=REPO_ROOT, timeout=SCRIPT_TIMEOUT_S)
         except subprocess.TimeoutExpired as e:
