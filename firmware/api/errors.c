@@ -1,4 +1,5 @@
 #include <ctype.h>
+#include <string.h>
 
 #include "api/internal.h"
 #include "core/err.h"
@@ -42,7 +43,7 @@ static size_t field_prefix(const char *message)
 	if (!islower((unsigned char)message[0]) && message[0] != '_')
 		return 0;
 	while (islower((unsigned char)message[n]) || isdigit((unsigned char)message[n]) ||
-	       message[n] == '_' || message[n] == '.' || message[n] == '[' || message[n] == ']')
+	       (message[n] && strchr("_.-[]", message[n])))
 		n++;
 	return n <= 64 && message[n] == ':' && message[n + 1] == ' ' ? n : 0;
 }

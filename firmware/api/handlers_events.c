@@ -16,7 +16,8 @@
 #define MODULE "api"
 #define STREAM_BATCH 32
 #define STREAM_REPLAY_MAX 500      /* events resent after a reconnect, at most */
-#define STREAM_KEEPALIVE_MS 15000  /* a comment line when nothing else was sent */
+#define STREAM_KEEPALIVE_MS 5000   /* a comment line when nothing else was sent: it also
+                                    * finds a client that left, freeing its slot */
 #define STREAM_SESSION_CHECK_MS 5000
 #define STREAM_STATS_DEFAULT_S 2
 #define STREAM_RETRY_MS 3000       /* the browser's reconnect delay */

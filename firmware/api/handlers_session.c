@@ -62,6 +62,27 @@ static void count_failure(struct ob_req *req, const char *key, int factor)
 				    ob_store_setting_int(store, "login_backoff_max_s") * 1000);
 }
 
+static const struct {
+	unsigned perm;
+	const char *name;
+} perm_names[] = {
+	{ OB_PERM_READ, "read" },
+	{ OB_PERM_OPERATE, "operate" },
+	{ OB_PERM_ISSUE, "issue" },
+	{ OB_PERM_ADMIN, "admin" },
+};
+
+/* What a role may do, as names a client checks before it shows a control (new array). */
+static json_t *permission_names(unsigned perms)
+{
+	json_t *names = json_array();
+
+	for (size_t i = 0; i < OB_ARRAY_SIZE(perm_names); i++)
+		if (perms & perm_names[i].perm)
+			json_array_append_new(names, json_string(perm_names[i].name));
+	return names;
+}
+
 void ob_api_post_session(struct ob_req *req)
 {
 	struct ob_store *store = req->api->store;
@@ -75,6 +96,7 @@ void ob_api_post_session(struct ob_req *req)
 	char cookie[256];
 	const char *name;
 	const char *password;
+	unsigned perms = 0;
 	bool known;
 	int ret;
 
@@ -140,6 +162,8 @@ void ob_api_post_session(struct ob_req *req)
 		goto out;
 	}
 	ob_store_user_touch_login(store, user.id, ob_time_wall_ms());
+	if (ob_access_role_perms(user.role, &perms) != 0)
+		perms = 0;
 	{
 		struct ob_audit audit = { .actor = actor, .remote_addr = req->remote_addr,
 					  .action = "session.login" };
@@ -152,7 +176,8 @@ void ob_api_post_session(struct ob_req *req)
 		 req->is_tls ? "; Secure" : "");
 	ob_api_reply_json_headers(
 		req, 200, cookie,
-		json_pack("{s:s, s:s, s:b, s:s, s:I, s:I}", "user", user.name, "role", user.role,
+		json_pack("{s:s, s:s, s:o, s:b, s:s, s:I, s:I}", "user", user.name, "role",
+			  user.role, "permissions", permission_names(perms),
 			  "must_change_password", user.must_change_password, "csrf_token", info.csrf,
 			  "idle_timeout_s",
 			  (json_int_t)ob_store_setting_int(store, "session_idle_timeout_s"),
@@ -166,27 +191,13 @@ out:
 	ob_secure_zero(&info, sizeof(info));
 }
 
-static const struct {
-	unsigned perm;
-	const char *name;
-} perm_names[] = {
-	{ OB_PERM_READ, "read" },
-	{ OB_PERM_OPERATE, "operate" },
-	{ OB_PERM_ISSUE, "issue" },
-	{ OB_PERM_ADMIN, "admin" },
-};
-
 void ob_api_get_session(struct ob_req *req)
 {
 	json_t *body = json_pack("{s:s, s:s, s:s}", "via", req->via_session ? "session" : "apikey",
 				 "role", req->role, "actor", req->actor);
-	json_t *perms = json_array();
 
 	/* What the caller may do, so a client shows only the controls it can use. */
-	for (size_t i = 0; i < OB_ARRAY_SIZE(perm_names); i++)
-		if (req->perms & perm_names[i].perm)
-			json_array_append_new(perms, json_string(perm_names[i].name));
-	json_object_set_new(body, "permissions", perms);
+	json_object_set_new(body, "permissions", permission_names(req->perms));
 	if (req->via_session) {
 		json_object_set_new(body, "user", json_string(req->user));
 		json_object_set_new(body, "must_change_password",

@@ -176,7 +176,11 @@ static json_t *tls_info(const struct ob_api *api)
 
 	if (!api->tls_listen[0])
 		return json_pack("{s:b, s:n, s:n}", "enabled", 0, "listen", "certificate");
+#ifdef CONFIG_HTTPS
 	cert = ob_api_tls_cert_info(api->tls_cert);
+#else
+	cert = NULL; /* never reached: without HTTPS there is no listen address */
+#endif
 	return json_pack("{s:b, s:s, s:o, s:s}", "enabled", 1, "listen", api->tls_listen,
 			 "certificate", cert ? cert : json_null(), "certificate_path",
 			 api->tls_cert);

@@ -251,7 +251,9 @@ static void set_state(struct ob_run *run, enum run_state state, const char *fmt,
 
 		ob_log(level, MODULE, "channel \"%s\": %s%s%s", run->id, state_names[state],
 		       reason[0] ? ": " : "", reason);
-		if (!run->transcode)
+		/* The event log gets changes of state, and what goes on air while live (a
+		 * failover); not every retry's new countdown. */
+		if (!run->transcode && (previous != state || state == STATE_LIVE))
 			ob_event_publish(state == STATE_FAILED	   ? OB_EVENT_ERROR
 					 : state == STATE_DEGRADED ? OB_EVENT_WARNING
 								   : OB_EVENT_INFO,

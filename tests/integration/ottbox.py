@@ -486,15 +486,20 @@ def quote(segment):
 
 
 def assert_error(test, resp, status, code=None, mentions=()):
-    """Checks an error answer: the status, the body {"error": {"code", "message"}} and
-    nothing else, the machine code when given, and that the message names each of
+    """Checks an error answer: the status, the body {"error": {"code", "message",
+    "field"?}} and nothing else, the machine code when given, and that the message names each of
     mentions. Returns the message."""
     test.assertEqual(resp.status, status, "expected %d, got %r" % (status, resp))
     test.assertIsInstance(resp.json, dict, "error body is not a JSON object: %r" % (resp,))
     test.assertEqual(set(resp.json), {"error"}, "error body: %r" % (resp.json,))
     error = resp.json["error"]
     test.assertIsInstance(error, dict, "error body: %r" % (resp.json,))
-    test.assertEqual(set(error), {"code", "message"}, "error body: %r" % (resp.json,))
+    test.assertIn(set(error), ({"code", "message"}, {"code", "message", "field"}),
+                  "error body: %r" % (resp.json,))
+    if "field" in error:
+        # The field an error is about is the one its message names first.
+        test.assertTrue(error["message"].startswith(error["field"] + ": "),
+                        "error body: %r" % (resp.json,))
     test.assertIsInstance(error["code"], str)
     test.assertIsInstance(error["message"], str)
     test.assertTrue(error["message"], "the error message is empty")

@@ -40,11 +40,37 @@ static void test_error_body_shape(void **state)
 
 	(void)state;
 	assert_int_equal(json_object_size(body), 1);
-	assert_int_equal(json_object_size(error), 2);
+	assert_int_equal(json_object_size(error), 3);
 	assert_string_equal(json_string_value(json_object_get(error, "code")), "invalid");
 	assert_string_equal(json_string_value(json_object_get(error, "message")),
 			    "box_name: must be a string");
+	assert_string_equal(json_string_value(json_object_get(error, "field")), "box_name");
 	json_decref(body);
+	/* The field is the path the message starts with; a message about no field has none. */
+	static const struct {
+		const char *message;
+		const char *field;
+	} rows[] = {
+		{ "rungs[2].video_bitrate_kbps: must be 30 to 45 % below", "rungs[2].video_bitrate_kbps" },
+		{ "input.url: needs a port", "input.url" },
+		{ "risk_classes.geo-block.ttl_seconds: too long", "risk_classes.geo-block.ttl_seconds" },
+		{ "no_colon_at_all", NULL },
+		{ "no channel \"x\"", NULL },
+		{ "the session has expired or ended; log in again", NULL },
+		{ "Last-Event-ID: must be a number", NULL },
+		{ "name:missing space", NULL },
+		{ ": nothing before", NULL },
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		body = ob_api_error_body("invalid", rows[i].message);
+		error = json_object_get(body, "error");
+		if (rows[i].field)
+			assert_string_equal(json_string_value(json_object_get(error, "field")),
+					    rows[i].field);
+		else
+			assert_null(json_object_get(error, "field"));
+		json_decref(body);
+	}
 }
 
 static void test_route_match_with_params(void **state)
