@@ -118,7 +118,7 @@ function StatusPanel({ status }) {
 // An action that asks first, in the page: [Stop] -> "Stop channel X? [Stop channel] [Cancel]".
 function Confirm({ text, yes, onYes, onNo, busy }) {
   return html`
-    <div class="confirm" role="alertdialog" aria-label=${text} id="confirm">
+    <div class="channel-confirm" role="alertdialog" aria-label=${text} id="confirm">
       <p>${text}</p>
       <button type="button" class="danger" id="confirm-yes" data-needs="operate" onClick=${onYes} disabled=${busy}>${yes}</button>
       <button type="button" class="secondary" id="confirm-no" onClick=${onNo}>Cancel</button>
