@@ -29,8 +29,10 @@ SCRIPT_TIMEOUT_S = 240
 # Two small rungs (the second 40 % below the first), cheap enough to encode in real time on
 # a small machine while the browser plays them.
 LADDER = {"id": "console-small", "name": "Console test, two small rungs",
-          "rungs": [{"width": 320, "height": 180, "video_bitrate_kbps": 400, "preset": "ultrafast"},
-                    {"width": 192, "height": 108, "video_bitrate_kbps": 240, "preset": "ultrafast"}],
+          "rungs": [{"width": 320, "height": 180, "video_bitrate_kbps": 400,
+                     "preset": "ultrafast"},
+                    {"width": 192, "height": 108, "video_bitrate_kbps": 240,
+                     "preset": "ultrafast"}],
           "audio": {"mode": "aac", "bitrate_kbps": 64}}
 
 
