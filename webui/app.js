@@ -6,6 +6,7 @@ import { useCallback, useEffect, useState } from './vendor/hooks.js';
 import { html } from './console/html.js';
 import { api, setCsrf, setSessionHandlers } from './console/api.js';
 import { LoginForm, ChangePasswordForm } from './console/login.js';
+import { stopLive } from './console/live.js';
 import { Dashboard } from './console/pages/dashboard.js';
 import { Channels } from './console/pages/channels.js';
 import { Ladders } from './console/pages/ladders.js';
@@ -74,6 +75,7 @@ function App() {
   }, []);
 
   const toLogin = useCallback((text) => {
+    stopLive();
     setCsrf(null);
     setSession(null);
     setNotice(text || '');

@@ -2,7 +2,8 @@
 // page. subscribe('stats', cb) gets each stats snapshot ({at, channels, system}) the box
 // pushes; subscribe('event', cb) each new event ({seq, at, kind, level, channel, message,
 // data}); subscribe('state', cb) the link's state ('connecting', 'open', 'down'). The stream
-// opens with the first subscriber and closes after the last one leaves. When it drops, the
+// opens with the first subscriber and closes 15 s after the last one leaves, so moving from
+// page to page keeps one stream (the box serves only a few at once). When it drops, the
 // browser reconnects with Last-Event-ID (no event is lost while the box keeps it); when the
 // box refuses it, the session is checked (a lost session goes to login) and the stream is
 // tried again with a growing delay, never faster than every 2 s.
@@ -13,6 +14,8 @@ const listeners = { stats: new Set(), event: new Set(), state: new Set() };
 let source = null;
 let retryTimer = null;
 let retryDelay = 2000;
+let lingerTimer = null;
+const LINGER_MS = 15000;
 let linkState = 'down';
 let lastStats = null;
 
@@ -61,7 +64,7 @@ function open() {
   es.addEventListener('end', () => {
     close();
     setState('down');
-    checkSession();
+    if (subscribers()) checkSession();
   });
   es.addEventListener('error', () => {
     if (es !== source) return;
@@ -81,14 +84,20 @@ function open() {
 
 export function subscribe(type, cb) {
   listeners[type].add(cb);
+  clearTimeout(lingerTimer);
+  lingerTimer = null;
   if (!source && !retryTimer) open();
   if (type === 'stats' && lastStats) cb(lastStats);
   if (type === 'state') cb(linkState);
   return () => {
     listeners[type].delete(cb);
-    if (!subscribers()) {
-      close();
-      setState('down');
+    if (!subscribers() && !lingerTimer) {
+      lingerTimer = setTimeout(() => {
+        lingerTimer = null;
+        if (subscribers()) return;
+        close();
+        setState('down');
+      }, LINGER_MS);
     }
   };
 }
@@ -105,4 +114,14 @@ export function useLinkState() {
   const [state, setState] = useState(linkState);
   useEffect(() => subscribe('state', setState), []);
   return state;
+}
+
+// Closes the stream at once (the session ended or the operator logged out): a stream kept
+// for the next page would only be told, seconds later, that its session is gone.
+export function stopLive() {
+  clearTimeout(lingerTimer);
+  lingerTimer = null;
+  close();
+  lastStats = null;
+  setState('down');
 }
