@@ -6,8 +6,7 @@
 // tries again. hls.js's errors are said in words.
 //
 // hls.js runs on the main thread (enableWorker: false): its ESM build carries no worker
-// bundle to start (it would need workerPath), and the console's CSP (default-src 'self')
-// would refuse the blob: worker the UMD build makes. CMAF segments need little transmuxing.
+// bundle to start (it would need workerPath); CMAF segments need little transmuxing.
 import { useEffect, useRef, useState } from '../vendor/hooks.js';
 import { html } from './html.js';
 import { api } from './api.js';
