@@ -539,13 +539,12 @@ int ob_api_start(const struct ob_api_config *config, struct ob_store *store,
 	options[n++] = "enable_directory_listing";
 	options[n++] = "no";
 	options[n++] = "additional_header";
-	/* No inline script anywhere; hls.js (the console's preview) transmuxes in a worker it
-	 * starts from a blob: URL of its own code, and feeds the video element from blob: media
-	 * sources. */
+	/* No inline script and no worker anywhere; hls.js (the console's preview) runs on the
+	 * page and feeds the video element from blob: media sources. */
 	options[n++] = "X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\n"
 		       "Referrer-Policy: no-referrer\r\nContent-Security-Policy: default-src "
 		       "'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
-		       "worker-src 'self' blob:; object-src 'none'; frame-ancestors 'none'; "
+		       "object-src 'none'; frame-ancestors 'none'; "
 		       "base-uri 'none'; form-action 'self'";
 	/* CORS is each handler's own (the origin allows every site, the API none). CivetWeb's
 	 * defaults would answer every preflight itself, /api included, approving any method
