@@ -15,7 +15,7 @@ run_pkgs=(
 	nodejs npm
 )
 test_pkgs=(
-	libcmocka-dev cppcheck sqlite3 curl python3-yaml
+	libcmocka-dev cppcheck sqlite3 curl python3-yaml python3-cryptography
 	chromium ffmpeg
 )
 # The bench: ffmpeg for the transcode comparison; wrk for the origin's load and nginx as its

@@ -43,9 +43,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import jws  # noqa: E402
-from jws import FLEET, Json, JwsError  # noqa: E402
-from state import ApiError, State, constant_time_equal  # noqa: E402
+import cp_jws as jws  # noqa: E402
+from cp_jws import FLEET, Json, JwsError  # noqa: E402
+from cp_state import ApiError, State, constant_time_equal  # noqa: E402
 
 MAX_BODY_BYTES = 16 << 20
 MAX_DIAGNOSTICS_BYTES = 64 << 20

@@ -36,8 +36,8 @@ from typing import Any, Dict, List, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import jws  # noqa: E402
-from jws import Json, JwsError, PrivateKey  # noqa: E402
+import cp_jws as jws  # noqa: E402
+from cp_jws import Json, JwsError, PrivateKey  # noqa: E402
 
 
 class Device:

@@ -6,9 +6,11 @@ state, events, diagnostics, a restart, TLS, a base URL with a path, and the CLI.
 """
 
 import datetime
+import hashlib
 import ipaddress
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -19,13 +21,14 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-import jws  # noqa: E402
+import cp_jws as jws  # noqa: E402
 from device import Client, Device  # noqa: E402
-from harness import CP, PYTHON, ControlPlane  # noqa: E402
-from jws import JwsError  # noqa: E402
+from cp_harness import CP, PYTHON, ControlPlane  # noqa: E402
+from cp_jws import JwsError  # noqa: E402
 
 from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import utils  # noqa: E402
 from cryptography.x509.oid import NameOID  # noqa: E402
 
 
@@ -620,12 +623,36 @@ class JwsUnitTest(unittest.TestCase):
 
     def test_ids(self) -> None:
         key = jws.generate_key().public_key()
-        import hashlib
         digest = hashlib.sha256(jws.spki_der(key)).hexdigest()
         self.assertEqual(jws.device_id(key), "obx-" + digest[:32])
         self.assertEqual(jws.key_id(key), digest[:16])
         self.assertEqual(jws.device_id(jws.jwk_public_key(jws.public_jwk(key))),
                          jws.device_id(key))
+
+    @unittest.skipUnless(shutil.which("openssl"), "no openssl command")
+    def test_openssl_agrees(self) -> None:
+        """An independent check: openssl verifies our ES256 (after r||s -> DER) and hashes
+        the same SubjectPublicKeyInfo into the device id."""
+        key = jws.generate_key()
+        token = jws.sign_compact(key, {"alg": "ES256"}, {"a": 1})
+        head, payload, sig = token.split(".")
+        raw = jws.b64url_decode(sig)
+        der = utils.encode_dss_signature(int.from_bytes(raw[:32], "big"),
+                                         int.from_bytes(raw[32:], "big"))
+        with tempfile.TemporaryDirectory() as tmp:
+            files = {"pub.pem": jws.public_key_pem(key.public_key()).encode(), "sig": der,
+                     "data": (head + "." + payload).encode()}
+            for name, data in files.items():
+                with open(os.path.join(tmp, name), "wb") as f:
+                    f.write(data)
+            verified = subprocess.run(["openssl", "dgst", "-sha256", "-verify", "pub.pem",
+                                       "-signature", "sig", "data"], cwd=tmp,
+                                      capture_output=True, text=True)
+            self.assertEqual(verified.returncode, 0, verified.stdout + verified.stderr)
+            spki = subprocess.run(["openssl", "pkey", "-pubin", "-in", "pub.pem", "-outform",
+                                   "DER"], cwd=tmp, capture_output=True, check=True).stdout
+        self.assertEqual(jws.device_id(key.public_key()),
+                         "obx-" + hashlib.sha256(spki).hexdigest()[:32])
 
     def test_jwk_checks(self) -> None:
         jwk = jws.public_jwk(jws.generate_key().public_key())

@@ -29,8 +29,8 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-import jws
-from jws import FLEET, Json, JwsError, PrivateKey, PublicKey
+import cp_jws as jws
+from cp_jws import FLEET, Json, JwsError, PrivateKey, PublicKey
 
 DEFAULT_POLL_INTERVAL_S = 60
 DEFAULT_BUNDLE_LIFETIME_S = 30 * 86400
