@@ -192,8 +192,9 @@ class ControlPlane:
     def __init__(self, state: State, base_url: str, admin_token: str, admin_remote: bool,
                  ca_pem: Optional[str]) -> None:
         self.state = state
-        self.base_url = base_url.rstrip("/")
-        self.base_path = urllib.parse.urlsplit(self.base_url).path.rstrip("/")
+        self.base_url = ""
+        self.base_path = ""
+        self.set_base_url(base_url)
         self.admin_token = admin_token
         self.admin_remote = admin_remote
         self.ca_pem = ca_pem
@@ -204,6 +205,11 @@ class ControlPlane:
         self.last_seen: Dict[str, str] = {}
         self.refusing = False
         self.listener: Optional["Listener"] = None
+
+    def set_base_url(self, base_url: str) -> None:
+        """The URL boxes were given (the aud of their tokens); its path prefixes the API."""
+        self.base_url = base_url.rstrip("/")
+        self.base_path = urllib.parse.urlsplit(self.base_url).path.rstrip("/")
 
     def route_path(self, path: str) -> str:
         """The path without the base URL's path (a proxy in front may have taken it off)."""
@@ -806,6 +812,10 @@ def serve(argv: List[str]) -> int:
     args = p.parse_args(argv)
     if bool(args.tls_cert) != bool(args.tls_key):
         p.error("--tls-cert and --tls-key go together")
+    if args.base_url:
+        parts = urllib.parse.urlsplit(args.base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            p.error("--base-url must be an http(s) URL without a query")
     host, port = parse_listen(args.listen)
     tls = None
     ca_pem = None
@@ -824,8 +834,7 @@ def serve(argv: List[str]) -> int:
     cp = ControlPlane(state, "", state.admin_token(args.admin_token), args.admin_remote, ca_pem)
     listener = Listener(cp, host, port, tls)
     base_url = args.base_url or "%s://%s" % ("https" if tls else "http", listener.address)
-    cp.base_url = base_url.rstrip("/")
-    cp.base_path = urllib.parse.urlsplit(cp.base_url).path.rstrip("/")
+    cp.set_base_url(base_url)  # known once the port is (--listen HOST:0)
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
