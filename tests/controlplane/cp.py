@@ -601,7 +601,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if which in (None, "down"):
                 knobs.down = None
             if which in (None, "bad-bundle"):
-                device = query.get("device", [None])[0]
+                device = query["device"][0] if "device" in query else None
                 if device is None:
                     knobs.bad.clear()
                 else:

@@ -304,7 +304,7 @@ class State:
         A bundle found expired is signed again, same payload, next generation."""
         with self.lock:
             target = dev if dev in self.bundles["desired"] else FLEET
-            record = self.bundles["desired"].get(target)
+            record: Optional[Json] = self.bundles["desired"].get(target)
             if record is None:
                 return None
             if jws.parse_rfc3339(record["claims"]["expires_at"]) <= now:
@@ -312,11 +312,12 @@ class State:
                                             record["poll_interval_s"], record["expires_in_s"],
                                             record["claims"]["compat"], now)
                 self._save("bundles.json", self.bundles)
-            return record
+            return dict(record)
 
     def desired_record(self, target: str) -> Optional[Json]:
         with self.lock:
-            return self.bundles["desired"].get(target)
+            record = self.bundles["desired"].get(target)
+            return dict(record) if record else None
 
     def bad_bundle(self, target: str, body: Json, now: float) -> Json:
         """A deliberately bad bundle built from the target's current desired state (an empty
@@ -378,7 +379,7 @@ class State:
             else:
                 record = self.sign(base, key)
             if kind == "tampered":
-                head, _, sig = record["jws"].split(".")
+                head, _, sig = str(record["jws"]).split(".")
                 changed = dict(base, payload=dict(base["payload"], tampered=True))
                 token = "%s.%s.%s" % (head, jws.b64url_encode(jws.json_bytes(changed)), sig)
                 record = dict(record, jws=token, etag=etag_for(token), claims=changed)
@@ -442,8 +443,8 @@ class State:
                 entry["dropped"] += extra
             if events:
                 self._save("events.json", self.events)
-                return max(e["seq"] for e in events)
-            return max(seen) if seen else 0
+                return int(max(e["seq"] for e in events))
+            return int(max(seen)) if seen else 0
 
     def get_events(self, dev: str) -> Json:
         with self.lock:

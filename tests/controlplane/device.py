@@ -90,7 +90,8 @@ class Response:
 
     def error_code(self) -> Optional[str]:
         try:
-            return self.json()["error"]["code"]
+            code = self.json()["error"]["code"]
+            return code if isinstance(code, str) else None
         except (ValueError, TypeError, KeyError):
             return None
 
