@@ -41,7 +41,8 @@ import traceback
 import urllib.parse
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+if os.path.dirname(os.path.abspath(__file__)) not in sys.path:  # imported from elsewhere
+    sys.path.append(os.path.dirname(os.path.abspath(__file__)))
 
 import cp_jws as jws  # noqa: E402
 from cp_jws import FLEET, Json, JwsError  # noqa: E402

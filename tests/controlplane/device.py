@@ -34,7 +34,8 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+if os.path.dirname(os.path.abspath(__file__)) not in sys.path:  # imported from elsewhere
+    sys.path.append(os.path.dirname(os.path.abspath(__file__)))
 
 import cp_jws as jws  # noqa: E402
 from cp_jws import Json, JwsError, PrivateKey  # noqa: E402

@@ -19,7 +19,8 @@ import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+if HERE not in sys.path:  # appended: never shadow the importer's own modules
+    sys.path.append(HERE)
 
 import cp_jws as jws  # noqa: E402
 from device import Client, Device  # noqa: E402

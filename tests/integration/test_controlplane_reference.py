@@ -9,8 +9,9 @@ starts cp.py and plays the device with device.py. Run it alone with
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                "controlplane"))
+# Appended, so that no module here is shadowed by one of tests/controlplane's.
+sys.path.append(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                             "controlplane"))
 
 from test_cp import (  # noqa: E402
     CliTest, DesiredTest, DeviceTokenTest, EnrollmentTest, JwsUnitTest, ReportedEventsTest,
