@@ -65,7 +65,7 @@ lib-$(CONFIG_HW_QSV) += drivers-glue/qsv.c
 lib-$(CONFIG_HW_NVENC) += drivers-glue/nvenc.c
 lib-$(CONFIG_PKG_HLS) += firmware/packager/hls.c
 lib-$(CONFIG_PKG_DASH) += firmware/packager/dash.c
-lib-$(CONFIG_CLOUD_SYNC) += firmware/cloud/jws.c
+lib-$(CONFIG_CLOUD_SYNC) += firmware/cloud/jws.c firmware/cloud/identity.c
 tls-shim-$(CONFIG_HTTPS) := $(O)/lib/ottbox/libssl.so $(O)/lib/ottbox/libcrypto.so
 
 # ---- variants: the firmware, and the same code under ASan+UBSan for the tests ----
@@ -78,8 +78,8 @@ lib-objs := $(lib-y:%.c=$(BUILD)/%.o)
 lib-objs-asan := $(lib-y:%.c=$(BUILD)-asan/%.o) $(BUILD)-asan/tests/hw/fault_backend.o
 
 # Tests and harnesses of a feature that is off are left out with its sources.
-tests-off := $(if $(CONFIG_CLOUD_SYNC),,tests/unit/test_cloud_% \
-	tests/fuzz/fuzz_jws.c tests/fuzz/fuzz_bundle.c)
+tests-off := $(if $(CONFIG_CLOUD_SYNC),,tests/unit/test_cloud_% tests/fuzz/fuzz_jws.c \
+	tests/fuzz/fuzz_bundle.c)
 UNIT_SRCS := $(filter-out $(tests-off),$(sort $(wildcard tests/unit/test_*.c)))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/unit/%)
 UNIT_BINS_ASAN := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/unit-asan/%)
