@@ -65,6 +65,7 @@ lib-$(CONFIG_HW_QSV) += drivers-glue/qsv.c
 lib-$(CONFIG_HW_NVENC) += drivers-glue/nvenc.c
 lib-$(CONFIG_PKG_HLS) += firmware/packager/hls.c
 lib-$(CONFIG_PKG_DASH) += firmware/packager/dash.c
+lib-$(CONFIG_CLOUD_SYNC) += firmware/cloud/jws.c firmware/cloud/identity.c
 tls-shim-$(CONFIG_HTTPS) := $(O)/lib/ottbox/libssl.so $(O)/lib/ottbox/libcrypto.so
 
 # ---- variants: the firmware, and the same code under ASan+UBSan for the tests ----
@@ -76,10 +77,13 @@ lib-objs := $(lib-y:%.c=$(BUILD)/%.o)
 # purpose to prove the runtime fallback; the firmware never has it.
 lib-objs-asan := $(lib-y:%.c=$(BUILD)-asan/%.o) $(BUILD)-asan/tests/hw/fault_backend.o
 
-UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+# Tests and harnesses of a feature that is off are left out with its sources.
+tests-off := $(if $(CONFIG_CLOUD_SYNC),,tests/unit/test_cloud_% tests/fuzz/fuzz_jws.c \
+	tests/fuzz/fuzz_bundle.c)
+UNIT_SRCS := $(filter-out $(tests-off),$(sort $(wildcard tests/unit/test_*.c)))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/unit/%)
 UNIT_BINS_ASAN := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/unit-asan/%)
-FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SRCS := $(filter-out $(tests-off),$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 FUZZ_REPLAY := $(FUZZ_SRCS:tests/fuzz/%.c=$(O)/tests/fuzz-replay/%)
 BENCH_SRCS := $(sort $(wildcard tests/bench/*_bench.c))
 BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(O)/tests/bench/%)
@@ -197,9 +201,11 @@ $(O)/tests/bench/%: tests/bench/%.c $(BUILD)/libottbox.a $(GEN)/autoconf.h
 	$(BUILD)-asan/firmware/main.d
 
 # For tools that build the library their own way (scripts/fuzz.sh).
-.PHONY: print-lib-srcs print-build-flags
+.PHONY: print-lib-srcs print-fuzz-srcs print-build-flags
 print-lib-srcs:
 	@echo $(lib-y)
+print-fuzz-srcs:
+	@echo $(FUZZ_SRCS)
 # The preprocessor flags and libraries the sources need (the hardware backends' too).
 print-build-flags:
 	@echo $(filter-out -DOB_VERSION=% -DOB_BUILD_ID=%,$(CPPFLAGS)) $(LDLIBS)
