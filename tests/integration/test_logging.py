@@ -90,7 +90,7 @@ class LogLevelSettingTest(BoxTestCase, unittest.TestCase):
         self.assertEqual(self.box.client(api_key=key).get("/api/v1/settings").status, 200)
         secrets += ["first secret passphrase", "second secret passphrase",
                     "third wrong passphrase", user.session_id, user.csrf_token,
-                    key, key.rsplit("_", 1)[1]]
+                    key, key.split("_", 2)[2]]  # obk_ID_SECRET: the secret may hold "_"
         self.assertTrue(wait_for_log(self, self.box, "by apikey:" + r.json["id"]),
                         "the debug log has no line for the API key's request")
         log = self.box.all_stderr()
