@@ -15,71 +15,32 @@
 // Exit status: 0 passed, 1 failed (the step and the reason are printed), 2 a bad command line
 // or a missing tool (Chromium, playwright-core).
 
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { check, checkNoProblems, exitWith, failed, isLiveFeedAbort, launch, parseArgs,
+	passed, prepare, screenshots } from './harness.mjs';
 
-const CHROMIUM = process.env.OTTBOX_CHROMIUM || '/usr/bin/chromium';
 
-function usage(message) {
-	if (message) console.error(`console: ${message}`);
-	console.error('usage: node tests/e2e/console.mjs BASE_URL --initial-password P ' +
-		'--new-password P [--channel NAME] [--screenshots DIR] [--timeout S]');
-	process.exit(2);
-}
-
-function parseArgs(argv) {
-	const opts = { base: '', initial: '', fresh: '', channel: null,
-		screenshots: join('output', 'tests', 'screenshots', 'console'), timeout: 10 };
-	const names = { '--initial-password': 'initial', '--new-password': 'fresh', '--channel': 'channel',
-		'--screenshots': 'screenshots', '--timeout': 'timeout' };
-	for (let i = 0; i < argv.length; i++) {
-		const arg = argv[i];
-		if (arg === '-h' || arg === '--help') usage();
-		if (names[arg]) {
-			const value = argv[++i];
-			if (value === undefined) usage(`${arg} needs a value`);
-			opts[names[arg]] = value;
-		} else if (arg.startsWith('-')) {
-			usage(`unknown option ${arg}`);
-		} else {
-			opts.base = arg.replace(/\/+$/, '');
-		}
-	}
-	if (!/^https?:\/\/./.test(opts.base)) usage('no box URL (http://HOST:PORT)');
-	if (!opts.initial || !opts.fresh) usage('--initial-password and --new-password are needed');
-	opts.timeout = Number(opts.timeout);
-	if (!Number.isFinite(opts.timeout) || opts.timeout <= 0) usage('--timeout needs a number');
-	return opts;
-}
+const ARGS = {
+	name: 'console',
+	usage: '--initial-password P --new-password P [--channel NAME]',
+	screenshots: 'console',
+	options: {
+		'--initial-password': ['initial', true],
+		'--new-password': ['fresh', true],
+		'--channel': ['channel', false],
+	},
+};
 
 async function main() {
-	const opts = parseArgs(process.argv.slice(2));
-	let chromium;
-	try {
-		({ chromium } = await import('playwright-core'));
-	} catch (e) {
-		console.error(`console: ${e.message}\nconsole: run \`npm ci\` in the repository`);
-		return 2;
-	}
-	if (!existsSync(CHROMIUM)) {
-		console.error(`console: no Chromium at ${CHROMIUM}; install Debian's chromium package`);
-		return 2;
-	}
-	rmSync(opts.screenshots, { recursive: true, force: true });
-	mkdirSync(opts.screenshots, { recursive: true });
+	const opts = parseArgs(ARGS, process.argv.slice(2));
+	const chromium = await prepare(ARGS.name, opts);
+	if (!chromium) return 2;
 
 	const started = Date.now();
 	const problems = []; // errors the page logged that no step provoked on purpose
 	let step = 'starting Chromium';
-	let shot = 0;
-	let browser;
-	try {
-		browser = await chromium.launch({ executablePath: CHROMIUM, headless: true,
-			args: ['--no-sandbox'], timeout: 30000 });
-	} catch (e) {
-		console.error(`console: Chromium (${CHROMIUM}) did not start: ${e.message}`);
-		return 2;
-	}
+	const shots = screenshots(opts.screenshots);
+	const browser = await launch(ARGS.name, chromium);
+	if (!browser) return 2;
 	const context = await browser.newContext({ viewport: { width: 1366, height: 768 } });
 	context.setDefaultTimeout(opts.timeout * 1000);
 	const page = await context.newPage();
@@ -94,7 +55,7 @@ async function main() {
 	page.on('requestfailed', (r) => {
 		// The live feed's stream is cut on purpose when the last view using it goes away or
 		// the session ends (console/live.js); that is no failure.
-		if (r.url().includes('/api/v1/events/stream') && r.failure()?.errorText === 'net::ERR_ABORTED') return;
+		if (isLiveFeedAbort(r)) return;
 		problems.push(`request failed: ${r.url()} (${r.failure()?.errorText})`);
 	});
 	page.on('response', (r) => {
@@ -103,15 +64,8 @@ async function main() {
 		}
 	});
 
-	const snap = async (name) => {
-		shot++;
-		await page.screenshot({ path: join(opts.screenshots, `${String(shot).padStart(2, '0')}-${name}.png`),
-			fullPage: true });
-	};
-	const check = (ok, what) => {
-		if (!ok) throw new Error(what);
-	};
-	const noProblems = () => check(!problems.length, `the page logged errors:\n    ${problems.join('\n    ')}`);
+	const snap = (name) => shots.snap(page, name);
+	const noProblems = () => checkNoProblems(problems);
 	const login = async (password) => {
 		await page.getByLabel('User name').fill('admin');
 		await page.getByLabel('Password', { exact: true }).fill(password);
@@ -207,22 +161,13 @@ async function main() {
 		noProblems();
 		await snap('overview-after-delete');
 
-		console.log(`console: OK ${opts.base}: ${shot} screenshots in ${opts.screenshots}, ` +
-			`${((Date.now() - started) / 1000).toFixed(1)} s`);
-		return 0;
+		return passed(ARGS.name, opts, shots, started);
 	} catch (e) {
-		await page.screenshot({ path: join(opts.screenshots, 'failed.png'), fullPage: true }).catch(() => {});
-		const lines = [`console: FAIL at "${step}": ${e.message.split('\n')[0]}`,
-			`  page: ${page.url()}`, `  screenshot: ${join(opts.screenshots, 'failed.png')}`];
-		if (problems.length) lines.push(`  page errors:\n    ${problems.join('\n    ')}`);
-		console.error(lines.join('\n'));
-		return 1;
+		// Awaited here: the browser closes in finally, which runs once this returns.
+		return await failed(ARGS.name, opts, step, page, problems, e);
 	} finally {
 		await browser.close().catch(() => {});
 	}
 }
 
-main().then((code) => { process.exitCode = code; }, (e) => {
-	console.error(`console: FAIL: ${e.stack || e}`);
-	process.exitCode = 1;
-});
+exitWith(ARGS.name, main);

@@ -26,67 +26,34 @@
 // or a missing tool (Chromium, playwright-core).
 
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { check, checkNoProblems, exitWith, failed, launch, parseArgs, passed, prepare,
+	screenshots } from './harness.mjs';
 
-const CHROMIUM = process.env.OTTBOX_CHROMIUM || '/usr/bin/chromium';
 const DESKTOP = { width: 1366, height: 768 };
 const PHONE = { width: 390, height: 844 };
 
-function usage(message) {
-	if (message) console.error(`console_admin: ${message}`);
-	console.error('usage: node tests/e2e/console_admin.mjs BASE_URL --initial-password P ' +
-		'--new-password P --api-key K --premium-channel ID --busy-ladder ID --viewer NAME ' +
-		'--viewer-password P [--screenshots DIR] [--timeout S]');
-	process.exit(2);
-}
-
-function parseArgs(argv) {
-	const opts = { base: '', initial: '', fresh: '', key: '', premium: '', busy: '', viewer: '',
-		viewerPassword: '', screenshots: join('output', 'tests', 'screenshots', 'console-admin'),
-		timeout: 10 };
-	const names = { '--initial-password': 'initial', '--new-password': 'fresh', '--api-key': 'key',
-		'--premium-channel': 'premium', '--busy-ladder': 'busy', '--viewer': 'viewer',
-		'--viewer-password': 'viewerPassword', '--screenshots': 'screenshots', '--timeout': 'timeout' };
-	for (let i = 0; i < argv.length; i++) {
-		const arg = argv[i];
-		if (arg === '-h' || arg === '--help') usage();
-		if (names[arg]) {
-			const value = argv[++i];
-			if (value === undefined) usage(`${arg} needs a value`);
-			opts[names[arg]] = value;
-		} else if (arg.startsWith('-')) {
-			usage(`unknown option ${arg}`);
-		} else {
-			opts.base = arg.replace(/\/+$/, '');
-		}
-	}
-	if (!/^https?:\/\/./.test(opts.base)) usage('no box URL (http://HOST:PORT)');
-	for (const [flag, name] of Object.entries(names)) {
-		if (!['--screenshots', '--timeout'].includes(flag) && !opts[name]) usage(`${flag} is needed`);
-	}
-	opts.timeout = Number(opts.timeout);
-	if (!Number.isFinite(opts.timeout) || opts.timeout <= 0) usage('--timeout needs a number');
-	return opts;
-}
+const ARGS = {
+	name: 'console_admin',
+	usage: '--initial-password P --new-password P --api-key K --premium-channel ID' +
+		' --busy-ladder ID --viewer NAME --viewer-password P',
+	screenshots: 'console-admin',
+	options: {
+		'--initial-password': ['initial', true],
+		'--new-password': ['fresh', true],
+		'--api-key': ['key', true],
+		'--premium-channel': ['premium', true],
+		'--busy-ladder': ['busy', true],
+		'--viewer': ['viewer', true],
+		'--viewer-password': ['viewerPassword', true],
+	},
+};
 
 const fingerprint = (hex) => createHash('sha256').update(Buffer.from(hex, 'hex')).digest('hex').slice(0, 16);
 
 async function main() {
-	const opts = parseArgs(process.argv.slice(2));
-	let chromium;
-	try {
-		({ chromium } = await import('playwright-core'));
-	} catch (e) {
-		console.error(`console_admin: ${e.message}\nconsole_admin: run \`npm ci\` in the repository`);
-		return 2;
-	}
-	if (!existsSync(CHROMIUM)) {
-		console.error(`console_admin: no Chromium at ${CHROMIUM}; install Debian's chromium package`);
-		return 2;
-	}
-	rmSync(opts.screenshots, { recursive: true, force: true });
-	mkdirSync(opts.screenshots, { recursive: true });
+	const opts = parseArgs(ARGS, process.argv.slice(2));
+	const chromium = await prepare(ARGS.name, opts);
+	if (!chromium) return 2;
 
 	// The box's API, with the admin key: what it says and what it stores.
 	const call = async (method, path, body) => {
@@ -101,15 +68,9 @@ async function main() {
 	const started = Date.now();
 	const problems = []; // errors the page logged that no step provoked on purpose
 	let step = 'starting Chromium';
-	let shot = 0;
-	let browser;
-	try {
-		browser = await chromium.launch({ executablePath: CHROMIUM, headless: true,
-			args: ['--no-sandbox'], timeout: 30000 });
-	} catch (e) {
-		console.error(`console_admin: Chromium (${CHROMIUM}) did not start: ${e.message}`);
-		return 2;
-	}
+	const shots = screenshots(opts.screenshots);
+	const browser = await launch(ARGS.name, chromium);
+	if (!browser) return 2;
 	const watch = (page) => {
 		page.on('console', (m) => {
 			if (m.type() !== 'error') return;
@@ -129,15 +90,8 @@ async function main() {
 	let page = await context.newPage();
 	watch(page);
 
-	const snap = async (name) => {
-		shot++;
-		await page.screenshot({ path: join(opts.screenshots, `${String(shot).padStart(2, '0')}-${name}.png`),
-			fullPage: true });
-	};
-	const check = (ok, what) => {
-		if (!ok) throw new Error(what);
-	};
-	const noProblems = () => check(!problems.length, `the page logged errors:\n    ${problems.join('\n    ')}`);
+	const snap = (name) => shots.snap(page, name);
+	const noProblems = () => checkNoProblems(problems);
 	const login = async (name, password) => {
 		await page.getByLabel('User name').fill(name);
 		await page.getByLabel('Password', { exact: true }).fill(password);
@@ -444,22 +398,13 @@ async function main() {
 		}
 		noProblems();
 
-		console.log(`console_admin: OK ${opts.base}: ${shot} screenshots in ${opts.screenshots}, ` +
-			`${((Date.now() - started) / 1000).toFixed(1)} s`);
-		return 0;
+		return passed(ARGS.name, opts, shots, started);
 	} catch (e) {
-		await page.screenshot({ path: join(opts.screenshots, 'failed.png'), fullPage: true }).catch(() => {});
-		const lines = [`console_admin: FAIL at "${step}": ${e.message.split('\n')[0]}`,
-			`  page: ${page.url()}`, `  screenshot: ${join(opts.screenshots, 'failed.png')}`];
-		if (problems.length) lines.push(`  page errors:\n    ${problems.join('\n    ')}`);
-		console.error(lines.join('\n'));
-		return 1;
+		// Awaited here: the browser closes in finally, which runs once this returns.
+		return await failed(ARGS.name, opts, step, page, problems, e);
 	} finally {
 		await browser.close().catch(() => {});
 	}
 }
 
-main().then((code) => { process.exitCode = code; }, (e) => {
-	console.error(`console_admin: FAIL: ${e.stack || e}`);
-	process.exitCode = 1;
-});
+exitWith(ARGS.name, main);

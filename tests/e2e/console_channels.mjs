@@ -23,44 +23,24 @@
 // Exit status: 0 passed, 1 failed (the step and the reason are printed), 2 a bad command line
 // or a missing tool (Chromium, playwright-core).
 
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { check, checkNoProblems, exitWith, failed, launch, parseArgs, passed, prepare,
+	screenshots } from './harness.mjs';
 
-const CHROMIUM = process.env.OTTBOX_CHROMIUM || '/usr/bin/chromium';
 const PLAY_SECONDS = 2;       // the preview must advance by more than this
 const PLAY_TIMEOUT_S = 60;    // from start to a playing preview (encoder start, first segments)
 
-function usage(message) {
-	if (message) console.error(`console_channels: ${message}`);
-	console.error('usage: node tests/e2e/console_channels.mjs BASE_URL --initial-password P ' +
-		'--new-password P [--ladder ID] [--viewer NAME:PASSWORD] [--screenshots DIR] [--timeout S]');
-	process.exit(2);
-}
-
-function parseArgs(argv) {
-	const opts = { base: '', initial: '', fresh: '', ladder: null, viewer: null,
-		screenshots: join('output', 'tests', 'screenshots', 'console-channels'), timeout: 10 };
-	const names = { '--initial-password': 'initial', '--new-password': 'fresh', '--ladder': 'ladder', '--viewer': 'viewer',
-		'--screenshots': 'screenshots', '--timeout': 'timeout' };
-	for (let i = 0; i < argv.length; i++) {
-		const arg = argv[i];
-		if (arg === '-h' || arg === '--help') usage();
-		if (names[arg]) {
-			const value = argv[++i];
-			if (value === undefined) usage(`${arg} needs a value`);
-			opts[names[arg]] = value;
-		} else if (arg.startsWith('-')) {
-			usage(`unknown option ${arg}`);
-		} else {
-			opts.base = arg.replace(/\/+$/, '');
-		}
-	}
-	if (!/^https?:\/\/./.test(opts.base)) usage('no box URL (http://HOST:PORT)');
-	if (!opts.initial || !opts.fresh) usage('--initial-password and --new-password are needed');
-	opts.timeout = Number(opts.timeout);
-	if (!Number.isFinite(opts.timeout) || opts.timeout <= 0) usage('--timeout needs a number');
-	return opts;
-}
+const ARGS = {
+	name: 'console_channels',
+	usage: '--initial-password P --new-password P [--ladder ID] [--viewer NAME:PASSWORD]',
+	screenshots: 'console-channels',
+	options: {
+		'--initial-password': ['initial', true],
+		'--new-password': ['fresh', true],
+		'--ladder': ['ladder', false],
+		'--viewer': ['viewer', false],
+	},
+};
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -107,39 +87,22 @@ async function checkUrls() {
 }
 
 async function main() {
-	const opts = parseArgs(process.argv.slice(2));
-	let chromium;
-	try {
-		({ chromium } = await import('playwright-core'));
-	} catch (e) {
-		console.error(`console_channels: ${e.message}\nconsole_channels: run \`npm ci\` in the repository`);
-		return 2;
-	}
-	if (!existsSync(CHROMIUM)) {
-		console.error(`console_channels: no Chromium at ${CHROMIUM}; install Debian's chromium package`);
-		return 2;
-	}
+	const opts = parseArgs(ARGS, process.argv.slice(2));
+	const chromium = await prepare(ARGS.name, opts);
+	if (!chromium) return 2;
 	const wrong = await checkUrls();
 	if (wrong.length) {
 		console.error(`console_channels: FAIL at "input URLs read back and written again":\n    ${wrong.join('\n    ')}`);
 		return 1;
 	}
-	rmSync(opts.screenshots, { recursive: true, force: true });
-	mkdirSync(opts.screenshots, { recursive: true });
 
 	const started = Date.now();
 	const problems = []; // errors the page logged that no step provoked on purpose
 	const requests = []; // every request the page made: { url, at }
 	let step = 'starting Chromium';
-	let shot = 0;
-	let browser;
-	try {
-		browser = await chromium.launch({ executablePath: CHROMIUM, headless: true,
-			args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required'], timeout: 30000 });
-	} catch (e) {
-		console.error(`console_channels: Chromium (${CHROMIUM}) did not start: ${e.message}`);
-		return 2;
-	}
+	const shots = screenshots(opts.screenshots);
+	const browser = await launch(ARGS.name, chromium, ['--autoplay-policy=no-user-gesture-required']);
+	if (!browser) return 2;
 	const context = await browser.newContext({ viewport: { width: 1366, height: 768 } });
 	context.setDefaultTimeout(opts.timeout * 1000);
 	const page = await context.newPage();
@@ -178,15 +141,8 @@ async function main() {
 		stepStarted = Date.now();
 	};
 
-	const snap = async (name) => {
-		shot++;
-		await page.screenshot({ path: join(opts.screenshots, `${String(shot).padStart(2, '0')}-${name}.png`),
-			fullPage: true });
-	};
-	const check = (ok, what) => {
-		if (!ok) throw new Error(what);
-	};
-	const noProblems = () => check(!problems.length, `the page logged errors:\n    ${problems.join('\n    ')}`);
+	const snap = (name) => shots.snap(page, name);
+	const noProblems = () => checkNoProblems(problems);
 	const until = async (what, fn, seconds = opts.timeout) => {
 		const deadline = Date.now() + seconds * 1000;
 		let last;
@@ -468,22 +424,13 @@ async function main() {
 
 		begin('done');
 		console.log(`console_channels: steps:\n    ${timings.join('\n    ')}`);
-		console.log(`console_channels: OK ${opts.base}: ${shot} screenshots in ${opts.screenshots}, ` +
-			`${((Date.now() - started) / 1000).toFixed(1)} s`);
-		return 0;
+		return passed(ARGS.name, opts, shots, started);
 	} catch (e) {
-		await page.screenshot({ path: join(opts.screenshots, 'failed.png'), fullPage: true }).catch(() => {});
-		const lines = [`console_channels: FAIL at "${step}": ${e.message.split('\n')[0]}`,
-			`  page: ${page.url()}`, `  screenshot: ${join(opts.screenshots, 'failed.png')}`];
-		if (problems.length) lines.push(`  page errors:\n    ${problems.join('\n    ')}`);
-		console.error(lines.join('\n'));
-		return 1;
+		// Awaited here: the browser closes in finally, which runs once this returns.
+		return await failed(ARGS.name, opts, step, page, problems, e);
 	} finally {
 		await browser.close().catch(() => {});
 	}
 }
 
-main().then((code) => { process.exitCode = code; }, (e) => {
-	console.error(`console_channels: FAIL: ${e.stack || e}`);
-	process.exitCode = 1;
-});
+exitWith(ARGS.name, main);

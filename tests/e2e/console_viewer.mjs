@@ -17,78 +17,37 @@
 // Exit status: 0 passed, 1 failed (the step and the reason are printed), 2 a bad command line
 // or a missing tool (Chromium, playwright-core).
 
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { check, checkNoProblems, exitWith, failed, isLiveFeedAbort, launch, parseArgs,
+	passed, prepare, screenshots } from './harness.mjs';
 
-const CHROMIUM = process.env.OTTBOX_CHROMIUM || '/usr/bin/chromium';
-const NAME = 'console_viewer';
 // Words that start the label of a control that changes something.
 const CHANGING = /^(new|create|add|save|edit|change|update|delete|remove|start|stop|restart|revoke|retire|rotate|import|issue|disable|enable|reset|apply changes)\b/i;
 
-function usage(message) {
-	if (message) console.error(`${NAME}: ${message}`);
-	console.error(`usage: node tests/e2e/${NAME}.mjs BASE_URL --user NAME --password P --new-password P ` +
-		'--channel ID --ladder ID [--screenshots DIR] [--timeout S]');
-	process.exit(2);
-}
-
-function parseArgs(argv) {
-	const opts = { base: '', user: '', password: '', fresh: '', channel: '', ladder: '',
-		screenshots: join('output', 'tests', 'screenshots', 'console-viewer'), timeout: 10 };
-	const names = { '--user': 'user', '--password': 'password', '--new-password': 'fresh',
-		'--channel': 'channel', '--ladder': 'ladder', '--screenshots': 'screenshots', '--timeout': 'timeout' };
-	for (let i = 0; i < argv.length; i++) {
-		const arg = argv[i];
-		if (arg === '-h' || arg === '--help') usage();
-		if (names[arg]) {
-			const value = argv[++i];
-			if (value === undefined) usage(`${arg} needs a value`);
-			opts[names[arg]] = value;
-		} else if (arg.startsWith('-')) {
-			usage(`unknown option ${arg}`);
-		} else {
-			opts.base = arg.replace(/\/+$/, '');
-		}
-	}
-	if (!/^https?:\/\/./.test(opts.base)) usage('no box URL (http://HOST:PORT)');
-	for (const [opt, key] of [['--user', 'user'], ['--password', 'password'], ['--new-password', 'fresh'],
-		['--channel', 'channel'], ['--ladder', 'ladder']]) {
-		if (!opts[key]) usage(`${opt} is needed`);
-	}
-	opts.timeout = Number(opts.timeout);
-	if (!Number.isFinite(opts.timeout) || opts.timeout <= 0) usage('--timeout needs a number');
-	return opts;
-}
+const ARGS = {
+	name: 'console_viewer',
+	usage: '--user NAME --password P --new-password P --channel ID --ladder ID',
+	screenshots: 'console-viewer',
+	options: {
+		'--user': ['user', true],
+		'--password': ['password', true],
+		'--new-password': ['fresh', true],
+		'--channel': ['channel', true],
+		'--ladder': ['ladder', true],
+	},
+};
 
 async function main() {
-	const opts = parseArgs(process.argv.slice(2));
-	let chromium;
-	try {
-		({ chromium } = await import('playwright-core'));
-	} catch (e) {
-		console.error(`${NAME}: ${e.message}\n${NAME}: run \`npm ci\` in the repository`);
-		return 2;
-	}
-	if (!existsSync(CHROMIUM)) {
-		console.error(`${NAME}: no Chromium at ${CHROMIUM}; install Debian's chromium package`);
-		return 2;
-	}
-	rmSync(opts.screenshots, { recursive: true, force: true });
-	mkdirSync(opts.screenshots, { recursive: true });
+	const opts = parseArgs(ARGS, process.argv.slice(2));
+	const chromium = await prepare(ARGS.name, opts);
+	if (!chromium) return 2;
 
 	const started = Date.now();
 	const problems = []; // errors the page logged that no step provoked on purpose
 	let allowed = null;  // a pattern of console errors the current step provokes on purpose
 	let step = 'starting Chromium';
-	let shot = 0;
-	let browser;
-	try {
-		browser = await chromium.launch({ executablePath: CHROMIUM, headless: true,
-			args: ['--no-sandbox'], timeout: 30000 });
-	} catch (e) {
-		console.error(`${NAME}: Chromium (${CHROMIUM}) did not start: ${e.message}`);
-		return 2;
-	}
+	const shots = screenshots(opts.screenshots);
+	const browser = await launch(ARGS.name, chromium);
+	if (!browser) return 2;
 	const context = await browser.newContext({ viewport: { width: 1366, height: 768 } });
 	context.setDefaultTimeout(opts.timeout * 1000);
 	const page = await context.newPage();
@@ -101,7 +60,7 @@ async function main() {
 	});
 	page.on('pageerror', (e) => problems.push(`page error: ${e.message}`.slice(0, 400)));
 	page.on('requestfailed', (r) => {
-		if (r.url().includes('/api/v1/events/stream') && r.failure()?.errorText === 'net::ERR_ABORTED') return;
+		if (isLiveFeedAbort(r)) return;
 		problems.push(`request failed: ${r.url()} (${r.failure()?.errorText})`);
 	});
 	// A page must not even ask for what the role may not read (an admin-only list).
@@ -112,15 +71,8 @@ async function main() {
 		}
 	});
 
-	const snap = async (name) => {
-		shot++;
-		await page.screenshot({ path: join(opts.screenshots, `${String(shot).padStart(2, '0')}-${name}.png`),
-			fullPage: true });
-	};
-	const check = (ok, what) => {
-		if (!ok) throw new Error(what);
-	};
-	const noProblems = () => check(!problems.length, `the page logged errors:\n    ${problems.join('\n    ')}`);
+	const snap = (name) => shots.snap(page, name);
+	const noProblems = () => checkNoProblems(problems);
 
 	// The page has settled: its section is there and nothing says it is loading.
 	const settle = async (section) => {
@@ -228,22 +180,13 @@ async function main() {
 		check(forced.boxName !== 'taken-over', 'the box name was changed');
 		noProblems();
 
-		console.log(`${NAME}: OK ${opts.base}: ${pages.length} pages, ${shot} screenshots in ${opts.screenshots}, ` +
-			`${((Date.now() - started) / 1000).toFixed(1)} s`);
-		return 0;
+		return passed(ARGS.name, opts, shots, started, `${pages.length} pages, `);
 	} catch (e) {
-		await page.screenshot({ path: join(opts.screenshots, 'failed.png'), fullPage: true }).catch(() => {});
-		const lines = [`${NAME}: FAIL at "${step}": ${e.message.split('\n')[0]}`,
-			`  page: ${page.url()}`, `  screenshot: ${join(opts.screenshots, 'failed.png')}`];
-		if (problems.length) lines.push(`  page errors:\n    ${problems.join('\n    ')}`);
-		console.error(lines.join('\n'));
-		return 1;
+		// Awaited here: the browser closes in finally, which runs once this returns.
+		return await failed(ARGS.name, opts, step, page, problems, e);
 	} finally {
 		await browser.close().catch(() => {});
 	}
 }
 
-main().then((code) => { process.exitCode = code; }, (e) => {
-	console.error(`${NAME}: FAIL: ${e.stack || e}`);
-	process.exitCode = 1;
-});
+exitWith(ARGS.name, main);

@@ -10,9 +10,10 @@ installs them all, and without them this test is skipped."""
 import os
 import shutil
 import subprocess
+import tempfile
 import unittest
 
-from ottbox import NEW_ADMIN_PASSWORD, REPO_ROOT, BoxTestCase
+from ottbox import NEW_ADMIN_PASSWORD, REPO_ROOT, BoxTestCase, free_port
 
 CONSOLE_SCRIPT = os.path.join(REPO_ROOT, "tests", "e2e", "console.mjs")
 SCREENSHOTS = os.path.join(REPO_ROOT, "output", "tests", "screenshots", "console")
@@ -70,6 +71,31 @@ class ConsoleBrowserTest(BoxTestCase, unittest.TestCase):
         c = self.box.client()
         self.assertEqual(c.login("admin", initial).status, 401)
         self.assertEqual(c.login("admin", NEW_ADMIN_PASSWORD).status, 200)
+
+
+@unittest.skipIf(missing_tools(), missing_tools())
+class FailingRunTest(unittest.TestCase):
+    """A browser test that fails says where and leaves failed.png (tests/e2e/harness.mjs)."""
+
+    def test_a_failing_step_leaves_its_screenshot(self):
+        shots = tempfile.mkdtemp(prefix="ottbox-e2e-")
+        self.addCleanup(shutil.rmtree, shots, True)
+        # No box listens on a port this test just freed.
+        result = subprocess.run(
+            ["node", CONSOLE_SCRIPT, "http://127.0.0.1:%d" % free_port(),
+             "--initial-password", "x", "--new-password", "y", "--screenshots", shots,
+             "--timeout", "5"],
+            capture_output=True, text=True, cwd=REPO_ROOT, timeout=SCRIPT_TIMEOUT_S)
+        self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
+        self.assertIn('console: FAIL at "the console loads', result.stderr)
+        self.assertIn("failed.png", result.stderr)
+        self.assertTrue(os.path.getsize(os.path.join(shots, "failed.png")) > 0)
+
+    def test_a_bad_command_line_is_refused(self):
+        result = subprocess.run(["node", CONSOLE_SCRIPT, "http://127.0.0.1:1"],
+                                capture_output=True, text=True, cwd=REPO_ROOT, timeout=30)
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("--initial-password is needed", result.stderr)
 
 
 if __name__ == "__main__":
