@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "access/access.h"
+#include "access/entitle.h"
 #include "access/token.h"
 #include "api/api.h"
 #include "core/err.h"
@@ -87,6 +88,7 @@ static int run_daemon(struct options *opts)
 	};
 	struct ob_store *store = NULL;
 	struct ob_engine *engine = NULL;
+	struct ob_entitle *entitle = NULL;
 	struct ob_api *api = NULL;
 	char err[1024];
 	sigset_t signals;
@@ -128,10 +130,19 @@ static int run_daemon(struct options *opts)
 	config.engine = engine;
 	if (opts->demo_channel)
 		add_demo_channel(store);
+	/* Premium content is refused until the policy, keys and channels are in memory. */
+	entitle = ob_access_entitle_new(0);
+	ret = entitle ? ob_access_entitle_reload(entitle, store, err, sizeof(err)) : OB_ENOMEM;
+	if (ret != 0) {
+		ob_error(MODULE, "cannot load the playback access state: %s",
+			 entitle ? err : ob_strerror(ret));
+		goto out_free_entitle;
+	}
+	config.entitle = entitle;
 	ret = ob_api_start(&config, store, &api, err, sizeof(err));
 	if (ret != 0) {
 		ob_error(MODULE, "%s", err);
-		goto out_stop_engine;
+		goto out_free_entitle;
 	}
 	ob_event_publish(OB_EVENT_INFO, "box.started", NULL,
 			 json_pack("{s:s}", "version", OB_VERSION), "the box started (ottboxd %s)",
@@ -144,7 +155,8 @@ static int run_daemon(struct options *opts)
 	ob_event_publish(OB_EVENT_INFO, "box.stopping", NULL, NULL, "the box is stopping (%s)",
 			 sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	ob_api_stop(&api);
-out_stop_engine:
+out_free_entitle:
+	ob_access_entitle_free(&entitle);
 	/* Channels end their playlists before the store closes. */
 	ob_engine_destroy(&engine);
 out_stop_events:

@@ -65,7 +65,8 @@ lib-$(CONFIG_HW_QSV) += drivers-glue/qsv.c
 lib-$(CONFIG_HW_NVENC) += drivers-glue/nvenc.c
 lib-$(CONFIG_PKG_HLS) += firmware/packager/hls.c
 lib-$(CONFIG_PKG_DASH) += firmware/packager/dash.c
-lib-$(CONFIG_CLOUD_SYNC) += firmware/cloud/jws.c firmware/cloud/identity.c
+lib-$(CONFIG_CLOUD_SYNC) += firmware/cloud/jws.c firmware/cloud/identity.c firmware/cloud/bundle.c \
+	firmware/store/cloud.c
 tls-shim-$(CONFIG_HTTPS) := $(O)/lib/ottbox/libssl.so $(O)/lib/ottbox/libcrypto.so
 
 # ---- variants: the firmware, and the same code under ASan+UBSan for the tests ----

@@ -18,10 +18,11 @@ enum ob_perm {
 	OB_PERM_OPERATE = 1u << 1, /* run channels and content */
 	OB_PERM_ADMIN = 1u << 2,   /* users, keys, settings */
 	OB_PERM_ISSUE = 1u << 3,   /* issue playback tokens (a paywall's or CMS's key) */
+	OB_PERM_FLEET = 1u << 4,   /* enrollment, bundles, webhooks: remote fleet management */
 };
 
-/* The permissions of a role ("viewer", "issuer", "operator", "admin"); OB_EINVAL when
- * unknown. */
+/* The permissions of a role ("viewer", "issuer", "operator", "fleet", "admin"); OB_EINVAL
+ * when unknown. */
 int ob_access_role_perms(const char *role, unsigned *perms);
 
 /* The roles as a comma-separated list, for error messages. */

@@ -117,6 +117,24 @@ int ob_access_entitle_state_add_content(struct ob_entitle_state *state, const ch
 /* Frees a state that was not installed; sets *state to NULL. */
 void ob_access_entitle_state_free(struct ob_entitle_state **state);
 
+/* ---- revocations, as the API and the control plane give them ---- */
+
+#define OB_REVOCATION_REASON_MAX 200 /* characters */
+
+/* A revocation request: one token id or every token of a viewer. */
+struct ob_revocation_input {
+	bool viewer;                        /* a viewer id, not a token id */
+	char value[OB_VIEWER_ID_MAX + 1];
+	char reason[OB_REVOCATION_REASON_MAX * 4 + 1]; /* UTF-8, "" when none */
+	int64_t expires_ms;                 /* 0: stays */
+};
+
+/* Reads {"token_id" | "viewer_id", "reason"?, "expires_at"? (RFC 3339, after now_ms, or
+ * null)}: exactly one id, as a token carries it. 0, or OB_EINVAL with a message naming the
+ * field. */
+int ob_access_revocation_from_json(const json_t *body, int64_t now_ms,
+				   struct ob_revocation_input *out, char *err, size_t err_len);
+
 /* ---- the decision maker ---- */
 
 struct ob_entitle;

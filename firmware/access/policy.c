@@ -7,6 +7,7 @@
 
 #include "access/entitle.h"
 #include "core/err.h"
+#include "core/json.h"
 #include "core/util.h"
 
 #define TTL_MIN_S 30
@@ -354,4 +355,56 @@ json_t *ob_access_policy_to_json(const struct ob_access_policy *policy)
 			 "session_idle_seconds", (json_int_t)policy->session_idle_s,
 			 "clock_skew_seconds", (json_int_t)policy->skew_s, "check_address",
 			 policy->check_address, "token_transport", transports[policy->transport]);
+}
+
+static const struct ob_json_field revocation_fields[] = {
+	{ "token_id", OB_JSON_STRING, false },
+	{ "viewer_id", OB_JSON_STRING, false },
+	{ "reason", OB_JSON_STRING, false },
+	{ "expires_at", OB_JSON_STRING_OR_NULL, false },
+};
+
+int ob_access_revocation_from_json(const json_t *body, int64_t now_ms,
+				   struct ob_revocation_input *out, char *err, size_t err_len)
+{
+	const char *token_id = json_string_value(json_object_get(body, "token_id"));
+	const char *viewer_id = json_string_value(json_object_get(body, "viewer_id"));
+	const char *reason = json_string_value(json_object_get(body, "reason"));
+	const char *expires = json_string_value(json_object_get(body, "expires_at"));
+	const char *value = token_id ? token_id : viewer_id;
+
+	memset(out, 0, sizeof(*out));
+	if (ob_json_check_fields(body, revocation_fields, OB_ARRAY_SIZE(revocation_fields), "",
+				 err, err_len) != 0)
+		return OB_EINVAL;
+	if (!token_id == !viewer_id) {
+		snprintf(err, err_len,
+			 "give exactly one of token_id (one token: its id field) and viewer_id "
+			 "(every token of a viewer)");
+		return OB_EINVAL;
+	}
+	if (!*value || strlen(value) > OB_VIEWER_ID_MAX || strpbrk(value, "~\r\n\t ")) {
+		snprintf(err, err_len,
+			 "%s: 1 to %d characters without spaces or '~', as the token carries it",
+			 token_id ? "token_id" : "viewer_id", OB_VIEWER_ID_MAX);
+		return OB_EINVAL;
+	}
+	if (reason && (ob_utf8_chars(reason) < 0 ||
+		       ob_utf8_chars(reason) > OB_REVOCATION_REASON_MAX)) {
+		snprintf(err, err_len, "reason: at most %d characters of text",
+			 OB_REVOCATION_REASON_MAX);
+		return OB_EINVAL;
+	}
+	if (expires && (ob_time_parse_iso8601(expires, &out->expires_ms) != 0 ||
+			out->expires_ms <= now_ms)) {
+		snprintf(err, err_len,
+			 "expires_at: a time in the future in UTC, such as \"2026-12-31T23:59:59Z\" "
+			 "(or leave it out: the revocation stays)");
+		return OB_EINVAL;
+	}
+	out->viewer = viewer_id != NULL;
+	ob_strlcpy(out->value, value, sizeof(out->value));
+	if (reason)
+		ob_strlcpy(out->reason, reason, sizeof(out->reason));
+	return 0;
 }

@@ -11,7 +11,10 @@ static const struct {
 	{ "viewer", OB_PERM_READ },
 	{ "issuer", OB_PERM_ISSUE },
 	{ "operator", OB_PERM_READ | OB_PERM_OPERATE | OB_PERM_ISSUE },
-	{ "admin", OB_PERM_READ | OB_PERM_OPERATE | OB_PERM_ISSUE | OB_PERM_ADMIN },
+	/* A fleet manager's key: runs channels and the box's cloud side, not its users. */
+	{ "fleet", OB_PERM_READ | OB_PERM_OPERATE | OB_PERM_ISSUE | OB_PERM_FLEET },
+	{ "admin",
+	  OB_PERM_READ | OB_PERM_OPERATE | OB_PERM_ISSUE | OB_PERM_FLEET | OB_PERM_ADMIN },
 };
 
 int ob_access_role_perms(const char *role, unsigned *perms)
@@ -27,5 +30,5 @@ int ob_access_role_perms(const char *role, unsigned *perms)
 
 const char *ob_access_role_names(void)
 {
-	return "viewer, issuer, operator, admin";
+	return "viewer, issuer, operator, fleet, admin";
 }

@@ -9,6 +9,8 @@
 struct ob_store;
 struct ob_api;
 struct ob_engine;
+struct ob_entitle;
+struct ob_cloud;
 
 struct ob_api_config {
 	const char *data_dir;   /* TLS material in DATA_DIR/tls, live channels in DATA_DIR/live */
@@ -17,6 +19,9 @@ struct ob_api_config {
 	const char *www_dir;    /* the console's static files, or NULL for none */
 	int threads;            /* CivetWeb worker threads */
 	struct ob_engine *engine; /* runs the channels (borrowed; outlives the server) */
+	struct ob_entitle *entitle; /* playback decisions, loaded from the store (borrowed;
+				     * outlives the server) */
+	struct ob_cloud *cloud;   /* control-plane sync, or NULL when compiled out (borrowed) */
 };
 
 /* Starts the HTTP server on the borrowed store (which must outlive it). Returns 0, or an

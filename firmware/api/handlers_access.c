@@ -287,15 +287,6 @@ void ob_api_delete_access_key(struct ob_req *req)
 
 /* ---- revocations ---- */
 
-static const struct ob_json_field revocation_fields[] = {
-	{ "token_id", OB_JSON_STRING, false },
-	{ "viewer_id", OB_JSON_STRING, false },
-	{ "reason", OB_JSON_STRING, false },
-	{ "expires_at", OB_JSON_STRING_OR_NULL, false },
-};
-
-#define REASON_MAX_CHARS 200
-
 void ob_api_get_access_revocations(struct ob_req *req)
 {
 	ob_api_reply_json(req, 200,
@@ -304,71 +295,29 @@ void ob_api_get_access_revocations(struct ob_req *req)
 								    ob_time_wall_ms())));
 }
 
-/* Reads an ISO 8601 UTC time ("2026-11-25T10:00:00Z") as milliseconds since the epoch. */
-static int parse_time(const char *text, int64_t *ms)
-{
-	struct tm tm = { 0 };
-	const char *end = strptime(text, "%Y-%m-%dT%H:%M:%S", &tm);
-
-	if (!end)
-		return OB_EINVAL;
-	if (*end == '.') /* fractions of a second are dropped */
-		end += 1 + strspn(end + 1, "0123456789");
-	if (strcmp(end, "Z") != 0 && strcmp(end, "+00:00") != 0)
-		return OB_EINVAL;
-	*ms = (int64_t)timegm(&tm) * 1000;
-	return 0;
-}
-
 void ob_api_post_access_revocations(struct ob_req *req)
 {
-	const char *token_id = json_string_value(json_object_get(req->body, "token_id"));
-	const char *viewer_id = json_string_value(json_object_get(req->body, "viewer_id"));
-	const char *reason = json_string_value(json_object_get(req->body, "reason"));
-	const char *expires = json_string_value(json_object_get(req->body, "expires_at"));
-	const char *value = token_id ? token_id : viewer_id;
-	int64_t expires_ms = 0;
+	struct ob_revocation_input rev;
+	const char *value = rev.value;
 	int64_t id = 0;
 	char err[512];
 	int ret;
 
-	if (ob_json_check_fields(req->body, revocation_fields, OB_ARRAY_SIZE(revocation_fields),
-				 "", err, sizeof(err)) != 0) {
+	if (ob_access_revocation_from_json(req->body, ob_time_wall_ms(), &rev, err,
+					   sizeof(err)) != 0) {
 		ob_api_reply_error(req, 400, "invalid", "%s", err);
-		return;
-	}
-	if (!token_id == !viewer_id) {
-		ob_api_reply_error(req, 400, "invalid",
-				   "give exactly one of token_id (one token: its id field) and "
-				   "viewer_id (every token of a viewer)");
-		return;
-	}
-	if (!*value || strlen(value) > OB_VIEWER_ID_MAX || strpbrk(value, "~\r\n\t ")) {
-		ob_api_reply_error(req, 400, "invalid",
-				   "%s: 1 to %d characters without spaces or '~', as the token carries "
-				   "it", token_id ? "token_id" : "viewer_id", OB_VIEWER_ID_MAX);
-		return;
-	}
-	if (reason && ob_utf8_chars(reason) > REASON_MAX_CHARS) {
-		ob_api_reply_error(req, 400, "invalid", "reason: at most %d characters",
-				   REASON_MAX_CHARS);
-		return;
-	}
-	if (expires && (parse_time(expires, &expires_ms) != 0 || expires_ms <= ob_time_wall_ms())) {
-		ob_api_reply_error(req, 400, "invalid",
-				   "expires_at: a time in the future in UTC, such as "
-				   "\"2026-12-31T23:59:59Z\" (or leave it out: the revocation stays)");
 		return;
 	}
 	{
 		struct ob_audit audit = ob_api_audit(req, "access.revoke", value, req->body);
 
-		ret = ob_store_access_revocation_add(req->api->store, token_id ? "token" : "viewer",
-						     value, reason, expires_ms, &audit, &id);
+		ret = ob_store_access_revocation_add(req->api->store, rev.viewer ? "viewer" : "token",
+						     value, rev.reason[0] ? rev.reason : NULL,
+						     rev.expires_ms, &audit, &id);
 	}
 	if (ret == OB_EEXIST) {
 		ob_api_reply_error(req, 409, "exists", "%s \"%s\" is revoked already",
-				   token_id ? "token_id" : "viewer_id", value);
+				   rev.viewer ? "viewer_id" : "token_id", value);
 		return;
 	}
 	if (ret != 0) {
@@ -376,7 +325,7 @@ void ob_api_post_access_revocations(struct ob_req *req)
 		return;
 	}
 	ob_api_access_reload(req);
-	access_event(req, "revocations", "%s %s revoked", token_id ? "token" : "viewer", value);
+	access_event(req, "revocations", "%s %s revoked", rev.viewer ? "viewer" : "token", value);
 	{
 		json_t *list = ob_store_access_revocation_list(req->api->store, ob_time_wall_ms());
 		json_t *item;

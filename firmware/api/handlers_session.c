@@ -69,6 +69,7 @@ static const struct {
 	{ OB_PERM_READ, "read" },
 	{ OB_PERM_OPERATE, "operate" },
 	{ OB_PERM_ISSUE, "issue" },
+	{ OB_PERM_FLEET, "fleet" },
 	{ OB_PERM_ADMIN, "admin" },
 };
 

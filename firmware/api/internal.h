@@ -28,8 +28,10 @@ struct ob_api {
 	struct ob_store *store;
 	struct ob_sessions *sessions;
 	struct ob_ratelimit *login_limits;
-	struct ob_entitle *entitle;  /* playback decisions; reloaded after every access change */
+	struct ob_entitle *entitle;  /* playback decisions; reloaded after every access change
+				      * (borrowed from the config) */
 	struct ob_engine *engine;
+	struct ob_cloud *cloud;      /* control-plane sync (borrowed), or NULL */
 	char data_dir[4096];
 	int64_t started_mono_ms;
 	int64_t started_wall_ms;

@@ -496,6 +496,8 @@ int ob_api_start(const struct ob_api_config *config, struct ob_store *store,
 	}
 	api->store = store;
 	api->engine = config->engine;
+	api->entitle = config->entitle;
+	api->cloud = config->cloud;
 	api->started_mono_ms = ob_time_mono_ms();
 	api->started_wall_ms = ob_time_wall_ms();
 	ob_strlcpy(api->data_dir, config->data_dir, sizeof(api->data_dir));
@@ -510,19 +512,19 @@ int ob_api_start(const struct ob_api_config *config, struct ob_store *store,
 		api->event_streams_max = 1;
 	api->sessions = ob_access_sessions_new(1024);
 	api->login_limits = ob_access_ratelimit_new(4096);
-	api->entitle = ob_access_entitle_new(0);
 	/* The box's probe report, made now (not at the first request) and kept by
 	 * drivers-glue: GET /hardware serves it and admission places channels by it. */
 	json_decref(ob_hw_report(false));
-	if (!api->sessions || !api->login_limits || !api->entitle) {
+	if (!api->entitle) {
+		snprintf(err, err_len, "the API needs the playback access state (a bug)");
+		ret = OB_EINTERNAL;
+		goto fail_free;
+	}
+	if (!api->sessions || !api->login_limits) {
 		snprintf(err, err_len, "out of memory starting the API");
 		ret = OB_ENOMEM;
 		goto fail_free;
 	}
-	/* Premium content is refused until the policy, keys and channels are in memory. */
-	ret = ob_access_entitle_reload(api->entitle, store, err, err_len);
-	if (ret != 0)
-		goto fail_free;
 	snprintf(threads, sizeof(threads), "%d", config->threads > 0 ? config->threads : 16);
 	options[n++] = "listening_ports";
 	options[n++] = ports;
@@ -587,7 +589,6 @@ int ob_api_start(const struct ob_api_config *config, struct ob_store *store,
 	return 0;
 
 fail_free:
-	ob_access_entitle_free(&api->entitle);
 	ob_access_ratelimit_free(&api->login_limits);
 	ob_access_sessions_free(&api->sessions);
 	free(api);
@@ -615,7 +616,6 @@ void ob_api_stop(struct ob_api **apip)
 				atomic_load(&api->in_flight), STOP_GRACE_MS / 1000);
 	}
 	mg_stop(api->ctx);
-	ob_access_entitle_free(&api->entitle);
 	ob_access_ratelimit_free(&api->login_limits);
 	ob_access_sessions_free(&api->sessions);
 	free(api);

@@ -1,5 +1,6 @@
 #include "core/util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -37,6 +38,42 @@ void ob_time_iso8601(int64_t wall_ms, char *out, size_t out_len)
 	gmtime_r(&secs, &tm);
 	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(out, out_len, "%s.%03dZ", base, (int)(wall_ms % 1000));
+}
+
+int ob_time_parse_iso8601(const char *text, int64_t *wall_ms)
+{
+	struct tm tm = { 0 };
+	const char *end;
+	int offset_s = 0;
+
+	if (!text || strlen(text) > 40)
+		return OB_EINVAL;
+	end = strptime(text, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!end || !isdigit((unsigned char)text[0]))
+		return OB_EINVAL;
+	if (*end == '.') {
+		size_t digits = strspn(end + 1, "0123456789");
+
+		if (digits == 0)
+			return OB_EINVAL;
+		end += 1 + digits;
+	}
+	if (strcmp(end, "Z") == 0 || strcmp(end, "z") == 0) {
+		offset_s = 0;
+	} else if ((end[0] == '+' || end[0] == '-') && isdigit((unsigned char)end[1]) &&
+		   isdigit((unsigned char)end[2]) && end[3] == ':' &&
+		   isdigit((unsigned char)end[4]) && isdigit((unsigned char)end[5]) && !end[6]) {
+		int hours = (end[1] - '0') * 10 + (end[2] - '0');
+		int minutes = (end[4] - '0') * 10 + (end[5] - '0');
+
+		if (hours > 23 || minutes > 59)
+			return OB_EINVAL;
+		offset_s = (hours * 60 + minutes) * 60 * (end[0] == '-' ? -1 : 1);
+	} else {
+		return OB_EINVAL;
+	}
+	*wall_ms = ((int64_t)timegm(&tm) - offset_s) * 1000;
+	return 0;
 }
 
 void ob_hex_encode(const unsigned char *in, size_t len, char *out)

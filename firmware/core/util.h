@@ -18,6 +18,10 @@ int64_t ob_time_wall_ms(void);
 /* Writes ms since the epoch as "2026-11-24T20:52:00.123Z" into out (at least 25 bytes). */
 void ob_time_iso8601(int64_t wall_ms, char *out, size_t out_len);
 
+/* Reads an RFC 3339 time ("2026-11-25T10:00:00Z", "2026-11-25T11:00:00.5+01:00"; fractions
+ * of a second dropped) as ms since the epoch. 0, or OB_EINVAL for anything else. */
+int ob_time_parse_iso8601(const char *text, int64_t *wall_ms);
+
 /* Lowercase hex of len bytes into out (2*len+1 bytes, NUL-terminated). */
 void ob_hex_encode(const unsigned char *in, size_t len, char *out);
 

@@ -289,4 +289,262 @@ json_t *ob_store_events_list(struct ob_store *store, const struct ob_event_filte
 /* An ob_events_sink over a store (ctx is the struct ob_store). */
 int ob_store_events_sink(void *ctx, const struct ob_event *events, size_t count);
 
+/* ---- control-plane sync (cloud/; docs/control-plane.md) ---- */
+
+#define OB_STORE_CLOUD_ETAG_MAX 255
+#define OB_STORE_CLOUD_ERROR_MAX 511
+
+/* A bundle as the store records it (all borrowed). */
+struct ob_store_cloud_bundle {
+	int64_t generation;
+	const char *source;  /* "poll" or "upload" */
+	const char *etag;    /* the answer's ETag, or NULL */
+	const char *jws;     /* the bundle as it came */
+};
+
+/* Applies a change in one transaction, with the bundle recorded as pending together with
+ * its undo (what the change replaced) and the audit record. change (borrowed) has any of:
+ * "policy" (the policy document), "keys" (token key rows {"id", "secret_hex",
+ * "fingerprint", "signing", "source": "cloud", "created_by"}: they replace the keys the
+ * control plane gave before), "revocations" ([{"kind", "value", "reason", "expires_ms"}]:
+ * they replace the control plane's earlier ones), "ladders" and "channels" ({id:
+ * document}, replaced or added), "settings" ({name: the value as JSON text}). Settings go
+ * into effect at once. 0; OB_ETOOBIG (more than 8 keys), OB_EIO or OB_ENOMEM with a
+ * message in err, and nothing changed. */
+int ob_store_cloud_apply(struct ob_store *store, const struct ob_store_cloud_bundle *bundle,
+			 const json_t *change, const struct ob_audit *audit, char *err,
+			 size_t err_len);
+
+/* Marks a pending bundle applied (it becomes the last-known-good one; its undo goes) and
+ * trims the history. OB_ENOTFOUND when it is not pending. */
+int ob_store_cloud_confirm(struct ob_store *store, int64_t generation);
+
+/* Puts back, in one transaction, what a pending bundle replaced, and marks it rolled back
+ * with error. *restored gets the undo document (new reference; same parts as a change, the
+ * values that stand again, null for what was removed) so the caller can put it into
+ * effect. OB_ENOTFOUND when it is not pending, OB_ECORRUPT, OB_EIO. */
+int ob_store_cloud_rollback(struct ob_store *store, int64_t generation, const char *error,
+			    const struct ob_audit *audit, json_t **restored);
+
+/* The highest generation ever recorded (applied, pending or rolled back), 0 for none: a
+ * bundle must be above it to be applied. */
+int64_t ob_store_cloud_highest_generation(struct ob_store *store);
+
+/* The generation of a bundle left pending (its health check never ended: the box
+ * stopped), or 0. */
+int64_t ob_store_cloud_pending(struct ob_store *store);
+
+/* A new array of recorded bundles, newest first: {"generation", "status", "source", "etag",
+ * "error", "received_ms", "applied_ms"} and, with with_jws, "jws". */
+json_t *ob_store_cloud_bundles_list(struct ob_store *store, bool with_jws);
+
+/* The enrollment: {"url" (null when air-gapped), "ca_pem", "bundle_keys" (array of PEM),
+ * "enrollment_token", "state" ("enrolling", "enrolled", "airgapped"), "enrolled_ms",
+ * "updated_ms"}, a new reference, or NULL when the box is not enrolled. */
+json_t *ob_store_cloud_config_get(struct ob_store *store);
+
+/* Replaces the enrollment (the same fields; borrowed) with its audit record, and starts
+ * the sync's state afresh (no ETag; events from the newest on). */
+int ob_store_cloud_config_put(struct ob_store *store, const json_t *config,
+			      const struct ob_audit *audit);
+
+/* Marks an enrollment in progress as done and forgets its one-time token. */
+int ob_store_cloud_config_enrolled(struct ob_store *store);
+
+/* Forgets the enrollment and the sync's state (the bundles applied stay, and so does the
+ * highest generation). OB_ENOTFOUND when not enrolled. */
+int ob_store_cloud_config_delete(struct ob_store *store, const struct ob_audit *audit);
+
+/* The sync's bookkeeping. */
+struct ob_store_cloud_state {
+	char etag[OB_STORE_CLOUD_ETAG_MAX + 1];  /* of the last bundle applied, or "" */
+	int poll_interval_s;
+	int64_t last_contact_ms;                   /* 0: never */
+	char last_error[OB_STORE_CLOUD_ERROR_MAX + 1]; /* "" when the last contact went well */
+	int64_t last_error_ms;
+	int64_t events_acked_seq;                  /* the control plane has every event to here */
+	int64_t events_dropped;                    /* events that never left: the outbox bound */
+};
+
+/* Reads the sync's state (defaults when there is none). */
+int ob_store_cloud_state_get(struct ob_store *store, struct ob_store_cloud_state *out);
+
+/* Writes the sync's state. */
+int ob_store_cloud_state_put(struct ob_store *store, const struct ob_store_cloud_state *state);
+
+/* Records that a bundle's command begins; OB_EEXIST when its id ran before (each id runs
+ * once, even when a bundle comes again). */
+int ob_store_cloud_command_begin(struct ob_store *store, const char *id, int64_t generation,
+				 const char *type);
+
+/* Records a command's result. */
+int ob_store_cloud_command_finish(struct ob_store *store, const char *id, bool done,
+				  const char *detail);
+
+/* A new array of the newest commands (at most limit): {"id", "generation", "type",
+ * "status", "detail", "at_ms"}. */
+json_t *ob_store_cloud_commands_list(struct ob_store *store, int limit);
+
+/* ---- webhooks ---- */
+
+#define OB_WEBHOOK_ID_LEN 16             /* hex characters, generated */
+#define OB_WEBHOOK_URL_MAX 2300          /* as cloud/http.h's OB_HTTP_URL_MAX */
+#define OB_WEBHOOK_SECRET_MIN 16         /* bytes: the HMAC key */
+#define OB_WEBHOOK_SECRET_MAX 128
+#define OB_WEBHOOK_EVENTS_MAX 1023       /* the subscribed types as a compact JSON array */
+#define OB_WEBHOOK_DESCRIPTION_CHARS 200 /* characters; the buffer holds them as UTF-8 */
+#define OB_WEBHOOK_TYPE_MAX 31
+#define OB_WEBHOOK_SUBJECT_MAX 63
+#define OB_WEBHOOK_KEY_MAX 127           /* an idempotency key */
+#define OB_WEBHOOK_PAYLOAD_MAX 4095      /* a delivery's JSON body */
+#define OB_WEBHOOK_ERROR_MAX 255         /* an attempt's error text */
+#define OB_WEBHOOKS_MAX 16               /* webhooks per box */
+#define OB_WEBHOOK_PENDING_MAX 10000     /* pending deliveries per webhook; more are dropped */
+#define OB_WEBHOOK_KEEP_FINISHED 1000    /* delivered and failed ones kept per webhook... */
+#define OB_WEBHOOK_KEEP_FINISHED_MS (7LL * 24 * 3600 * 1000) /* ...for at most 7 days */
+#define OB_WEBHOOK_ATTEMPTS_KEEP 20      /* the newest attempts kept per delivery */
+
+/* A registered receiver of lifecycle events. */
+struct ob_webhook {
+	char id[OB_WEBHOOK_ID_LEN + 1];
+	char url[OB_WEBHOOK_URL_MAX + 1];
+	unsigned char secret[OB_WEBHOOK_SECRET_MAX]; /* the HMAC key; never shown after creation */
+	size_t secret_len;
+	char events[OB_WEBHOOK_EVENTS_MAX + 1];      /* JSON array of types, or ["*"] */
+	bool enabled;
+	char description[OB_WEBHOOK_DESCRIPTION_CHARS * 4 + 1];
+	int64_t cursor_seq;   /* the events up to this seq were turned into deliveries */
+	int64_t dropped;      /* deliveries not queued because too many were pending */
+	char created_by[64];
+	int64_t created_ms;
+	int64_t updated_ms;
+};
+
+/* Adds a webhook (cursor_seq and dropped as given; created_ms 0: now). OB_EEXIST when the
+ * id is taken, OB_ETOOBIG when OB_WEBHOOKS_MAX exist. */
+int ob_store_webhook_create(struct ob_store *store, const struct ob_webhook *hook,
+			    const struct ob_audit *audit);
+
+/* Reads a webhook by id, secret included. OB_ENOTFOUND when there is none. */
+int ob_store_webhook_get(struct ob_store *store, const char *id, struct ob_webhook *out);
+
+/* Writes url, secret, events, enabled and description of an existing webhook (the cursor
+ * and the counts stay). OB_ENOTFOUND when there is none. */
+int ob_store_webhook_update(struct ob_store *store, const struct ob_webhook *hook,
+			    const struct ob_audit *audit);
+
+/* Deletes a webhook with its deliveries. OB_ENOTFOUND when there is none. */
+int ob_store_webhook_delete(struct ob_store *store, const char *id,
+			    const struct ob_audit *audit);
+
+/* Reads every webhook (secrets included), oldest first, into hooks (room for max). */
+int ob_store_webhooks_load(struct ob_store *store, struct ob_webhook *hooks, size_t max,
+			   size_t *count);
+
+/* Lowers every webhook's cursor that is past seq to seq (at start: after a crash the event
+ * log hands out the sequence numbers it lost again). */
+int ob_store_webhook_cursors_clamp(struct ob_store *store, int64_t seq);
+
+/* A webhook as the API shows it (never the secret), with its delivery counts
+ * {"pending", "delivered", "failed", "dropped"} and its last attempt (or null), into a new
+ * reference. OB_ENOTFOUND when there is none. */
+int ob_store_webhook_show(struct ob_store *store, const char *id, json_t **out);
+
+/* A new array of every webhook as ob_store_webhook_show shows it, oldest first. */
+json_t *ob_store_webhook_list(struct ob_store *store);
+
+/* One delivery to queue. Borrowed. */
+struct ob_webhook_new_delivery {
+	int64_t event_seq;           /* 0 for a test ping */
+	const char *type;
+	const char *subject;         /* deliveries of one subject go in order */
+	const char *idempotency_key;
+	const char *payload;         /* the JSON body */
+};
+
+/* Queues deliveries for a webhook (due at now_ms, given up after now_ms + max_age_ms) and
+ * moves its cursor to cursor_seq (never back; 0 leaves it), in one transaction. Beyond
+ * OB_WEBHOOK_PENDING_MAX pending ones the rest are counted in the webhook's `dropped`
+ * instead, and *dropped (may be NULL) says how many. OB_ENOTFOUND when the webhook is
+ * gone. */
+int ob_store_webhook_enqueue(struct ob_store *store, const char *webhook_id,
+			     const struct ob_webhook_new_delivery *deliveries, size_t count,
+			     int64_t cursor_seq, int64_t now_ms, int64_t max_age_ms,
+			     size_t *dropped);
+
+/* Queues one test delivery for an operator, with its audit record, and writes its id to
+ * *delivery_id. OB_ENOTFOUND (no webhook), OB_ETOOBIG (too many pending). */
+int ob_store_webhook_enqueue_ping(struct ob_store *store, const char *webhook_id,
+				  const struct ob_webhook_new_delivery *ping, int64_t now_ms,
+				  int64_t max_age_ms, const struct ob_audit *audit,
+				  int64_t *delivery_id);
+
+/* A delivery to send now. */
+struct ob_webhook_due {
+	int64_t id;
+	char webhook_id[OB_WEBHOOK_ID_LEN + 1];
+	char type[OB_WEBHOOK_TYPE_MAX + 1];
+	char idempotency_key[OB_WEBHOOK_KEY_MAX + 1];
+	int attempts;          /* made so far */
+	int backoff_base;      /* attempts made before the last manual retry */
+	int64_t expires_ms;    /* a failed attempt after this gives up */
+	char payload[OB_WEBHOOK_PAYLOAD_MAX + 1];
+};
+
+/* The deliveries due at now_ms, most overdue first, at most max: of each enabled webhook's
+ * subjects only the oldest pending delivery, so one subject's deliveries go in order.
+ * *next_due_ms gets when the first of those not yet due is (INT64_MAX for none). */
+int ob_store_webhook_due(struct ob_store *store, int64_t now_ms, struct ob_webhook_due *out,
+			 size_t max, size_t *count, int64_t *next_due_ms);
+
+/* What one attempt gave. Borrowed. */
+struct ob_webhook_attempt {
+	int64_t at_ms;
+	int64_t duration_ms;
+	int http_status;       /* 0 when no answer came */
+	const char *error;     /* NULL or "" after a 2xx */
+};
+
+enum ob_webhook_status {
+	OB_WEBHOOK_PENDING,
+	OB_WEBHOOK_DELIVERED,
+	OB_WEBHOOK_FAILED,
+};
+
+/* Records an attempt on a delivery (keeping its newest OB_WEBHOOK_ATTEMPTS_KEEP attempts)
+ * and its outcome: delivered, failed (given up), or pending again at next_attempt_ms.
+ * OB_ENOTFOUND when the delivery is gone (its webhook was deleted). */
+int ob_store_webhook_attempt_record(struct ob_store *store, int64_t delivery_id,
+				    const struct ob_webhook_attempt *attempt,
+				    enum ob_webhook_status status, int64_t next_attempt_ms);
+
+/* Makes a failed delivery pending again at now_ms, for max_age_ms more, with the backoff
+ * starting over, with its audit record. OB_ENOTFOUND (no such delivery of that webhook),
+ * OB_ECONFLICT (it is not failed). */
+int ob_store_webhook_delivery_retry(struct ob_store *store, const char *webhook_id,
+				    int64_t delivery_id, int64_t now_ms, int64_t max_age_ms,
+				    const struct ob_audit *audit);
+
+/* One delivery as the API shows it, with its attempts, into a new reference.
+ * OB_ENOTFOUND when that webhook has no such delivery. */
+int ob_store_webhook_delivery_show(struct ob_store *store, const char *webhook_id,
+				   int64_t delivery_id, json_t **out);
+
+/* A new array of a webhook's deliveries as ob_store_webhook_delivery_show shows them,
+ * newest first, with ids below before_id (0: from the newest), of one status ("pending",
+ * "delivered", "failed"; NULL: any), at most limit. */
+json_t *ob_store_webhook_deliveries(struct ob_store *store, const char *webhook_id,
+				    const char *status, int64_t before_id, int limit);
+
+/* Deletes delivered and failed deliveries beyond the newest keep of each webhook, and those
+ * that finished before now_ms - keep_ms. Writes how many went to *deleted (may be NULL). */
+int ob_store_webhook_prune(struct ob_store *store, int64_t now_ms, int keep, int64_t keep_ms,
+			   int *deleted);
+
+/* Reads stored events with seq > after (and seq <= until; 0: no bound) whose kind starts
+ * with kind_prefix ("" for all), oldest first, into out (room for max). */
+int ob_store_webhook_events_after(struct ob_store *store, int64_t after, int64_t until,
+				  const char *kind_prefix, struct ob_event *out, size_t max,
+				  size_t *count);
+
 #endif

@@ -320,13 +320,15 @@ class OpenApiTest(BoxTestCase, unittest.TestCase):
 
     def test_documented_roles_match_the_daemon(self):
         keys = {role: self.box.client(api_key=self.box.create_apikey("doc-" + role, role))
-                for role in ("viewer", "operator")}
+                for role in ("viewer", "operator", "fleet")}
+        weaker_roles = {"operator": ["viewer"], "fleet": ["viewer", "operator"],
+                        "admin": ["viewer", "operator", "fleet"]}
         for route, operation in sorted(self.routes.items()):
             role = operation.get("x-required-role")
-            if role not in ("admin", "operator") or operation.get("x-session-only"):
+            if role not in weaker_roles or operation.get("x-session-only"):
                 continue
             method, path = route.split(" ", 1)
-            weaker = ["viewer"] if role == "operator" else ["viewer", "operator"]
+            weaker = weaker_roles[role]
             for name in weaker:
                 with self.subTest(route=route, role=name):
                     body = {} if method in ("POST", "PATCH", "PUT") else None

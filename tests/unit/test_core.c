@@ -210,8 +210,12 @@ static void test_roles(void **state)
 	/* A paywall's key issues playback tokens and reads nothing. */
 	assert_int_equal(ob_access_role_perms("issuer", &perms), 0);
 	assert_int_equal(perms, OB_PERM_ISSUE);
+	/* A fleet manager drives channels and the cloud side, never users or settings. */
+	assert_int_equal(ob_access_role_perms("fleet", &perms), 0);
+	assert_int_equal(perms, OB_PERM_READ | OB_PERM_OPERATE | OB_PERM_ISSUE | OB_PERM_FLEET);
 	assert_int_equal(ob_access_role_perms("admin", &perms), 0);
 	assert_true(perms & OB_PERM_ISSUE);
+	assert_true(perms & OB_PERM_FLEET);
 	assert_true(perms & OB_PERM_ADMIN);
 	assert_int_equal(ob_access_role_perms("root", &perms), OB_EINVAL);
 	assert_int_equal(ob_access_role_perms("Admin", &perms), OB_EINVAL);

@@ -28,7 +28,7 @@ export function Problem({ text }) {
   return text ? html`<p class="message bad" role="alert">${text}</p>` : null;
 }
 
-// The session's permissions, as GET /api/v1/session lists them: read, operate, issue, admin.
+// The session's permissions, as GET /api/v1/session lists them: read, operate, issue, fleet, admin.
 export function can(session, perm) {
   return !!(session && session.permissions && session.permissions.includes(perm));
 }

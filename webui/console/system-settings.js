@@ -2,7 +2,7 @@
 // /api/v1/settings/schema: type, bounds or choices, unit, default, description). An admin
 // edits them in one form (PATCH /api/v1/settings sends only what changed; the server checks
 // every value and its message shows next to the field it names); other roles read them.
-import { useCallback, useEffect, useState } from '../vendor/hooks.js';
+import { useCallback, useEffect, useRef, useState } from '../vendor/hooks.js';
 import { html } from './html.js';
 import { api } from './api.js';
 import { useLoad, Refresh, Problem, can } from './common.js';
@@ -97,7 +97,14 @@ function SettingsForm({ schema, values, onSaved }) {
   const [errors, setErrors] = useState(NO_ERRORS);
   const [saved, setSaved] = useState('');
   const [busy, setBusy] = useState(false);
-  useEffect(() => setForm(initial()), [initial]);
+  // The form follows the box's values when they change (a save, a refresh), but not at its
+  // first render: that effect runs after the first paint, and would throw away what the
+  // operator typed in between.
+  const mounted = useRef(false);
+  useEffect(() => {
+    if (mounted.current) setForm(initial());
+    mounted.current = true;
+  }, [initial]);
 
   const change = (name, value) => {
     setForm((f) => ({ ...f, [name]: value }));
