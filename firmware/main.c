@@ -14,6 +14,7 @@
 #include "access/entitle.h"
 #include "access/token.h"
 #include "api/api.h"
+#include "cloud/cloud.h"
 #include "core/err.h"
 #include "core/events.h"
 #include "core/log.h"
@@ -89,6 +90,9 @@ static int run_daemon(struct options *opts)
 	struct ob_store *store = NULL;
 	struct ob_engine *engine = NULL;
 	struct ob_entitle *entitle = NULL;
+#ifdef CONFIG_CLOUD_SYNC
+	struct ob_cloud *cloud = NULL;
+#endif
 	struct ob_api *api = NULL;
 	char err[1024];
 	sigset_t signals;
@@ -130,19 +134,43 @@ static int run_daemon(struct options *opts)
 	config.engine = engine;
 	if (opts->demo_channel)
 		add_demo_channel(store);
-	/* Premium content is refused until the policy, keys and channels are in memory. */
 	entitle = ob_access_entitle_new(0);
-	ret = entitle ? ob_access_entitle_reload(entitle, store, err, sizeof(err)) : OB_ENOMEM;
+	if (!entitle) {
+		ret = OB_ENOMEM;
+		ob_error(MODULE, "out of memory for the playback access state");
+		goto out_stop_engine;
+	}
+#ifdef CONFIG_CLOUD_SYNC
+	{
+		/* Before the access state loads and channels start: a bundle left in its health
+		 * check by the last stop is rolled back first. */
+		struct ob_cloud_deps deps = {
+			.store = store,
+			.engine = engine,
+			.entitle = entitle,
+			.data_dir = opts->data_dir,
+			.enroll_file = CONFIG_CLOUD_ENROLL_FILE,
+		};
+
+		ret = ob_cloud_start(&deps, &cloud, err, sizeof(err));
+		if (ret != 0) {
+			ob_error(MODULE, "%s", err);
+			goto out_free_entitle;
+		}
+		config.cloud = cloud;
+	}
+#endif
+	/* Premium content is refused until the policy, keys and channels are in memory. */
+	ret = ob_access_entitle_reload(entitle, store, err, sizeof(err));
 	if (ret != 0) {
-		ob_error(MODULE, "cannot load the playback access state: %s",
-			 entitle ? err : ob_strerror(ret));
-		goto out_free_entitle;
+		ob_error(MODULE, "cannot load the playback access state: %s", err);
+		goto out_stop_cloud;
 	}
 	config.entitle = entitle;
 	ret = ob_api_start(&config, store, &api, err, sizeof(err));
 	if (ret != 0) {
 		ob_error(MODULE, "%s", err);
-		goto out_free_entitle;
+		goto out_stop_cloud;
 	}
 	ob_event_publish(OB_EVENT_INFO, "box.started", NULL,
 			 json_pack("{s:s}", "version", OB_VERSION), "the box started (ottboxd %s)",
@@ -155,8 +183,13 @@ static int run_daemon(struct options *opts)
 	ob_event_publish(OB_EVENT_INFO, "box.stopping", NULL, NULL, "the box is stopping (%s)",
 			 sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	ob_api_stop(&api);
+out_stop_cloud:
+#ifdef CONFIG_CLOUD_SYNC
+	ob_cloud_stop(&cloud);
+#endif
 out_free_entitle:
 	ob_access_entitle_free(&entitle);
+out_stop_engine:
 	/* Channels end their playlists before the store closes. */
 	ob_engine_destroy(&engine);
 out_stop_events:

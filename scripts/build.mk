@@ -66,7 +66,10 @@ lib-$(CONFIG_HW_NVENC) += drivers-glue/nvenc.c
 lib-$(CONFIG_PKG_HLS) += firmware/packager/hls.c
 lib-$(CONFIG_PKG_DASH) += firmware/packager/dash.c
 lib-$(CONFIG_CLOUD_SYNC) += firmware/cloud/jws.c firmware/cloud/identity.c firmware/cloud/bundle.c \
-	firmware/store/cloud.c
+	firmware/store/cloud.c firmware/cloud/http.c firmware/cloud/plan.c firmware/cloud/apply.c \
+	firmware/cloud/sync.c firmware/api/handlers_cloud.c
+lib-$(CONFIG_CLOUD_SYNC) += firmware/store/webhooks.c firmware/cloud/webhooks.c \
+	firmware/api/handlers_webhooks.c
 tls-shim-$(CONFIG_HTTPS) := $(O)/lib/ottbox/libssl.so $(O)/lib/ottbox/libcrypto.so
 
 # ---- variants: the firmware, and the same code under ASan+UBSan for the tests ----
@@ -80,7 +83,7 @@ lib-objs-asan := $(lib-y:%.c=$(BUILD)-asan/%.o) $(BUILD)-asan/tests/hw/fault_bac
 
 # Tests and harnesses of a feature that is off are left out with its sources.
 tests-off := $(if $(CONFIG_CLOUD_SYNC),,tests/unit/test_cloud_% tests/fuzz/fuzz_jws.c \
-	tests/fuzz/fuzz_bundle.c)
+	tests/fuzz/fuzz_bundle.c tests/fuzz/fuzz_http.c)
 UNIT_SRCS := $(filter-out $(tests-off),$(sort $(wildcard tests/unit/test_*.c)))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/unit/%)
 UNIT_BINS_ASAN := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/unit-asan/%)

@@ -21,6 +21,7 @@ enum ob_route_flags {
 	OB_ROUTE_PUBLIC = 1u << 0,          /* no authentication */
 	OB_ROUTE_DURING_PW_CHANGE = 1u << 1, /* allowed before a forced password change */
 	OB_ROUTE_SESSION_ONLY = 1u << 2,    /* only for console sessions, not API keys */
+	OB_ROUTE_JOSE_BODY = 1u << 3,       /* also takes an application/jose body (a JWS) */
 };
 
 struct ob_api {
@@ -50,6 +51,9 @@ struct ob_req {
 	struct ob_api *api;
 	char params[OB_ROUTE_PARAMS_MAX][OB_ROUTE_PARAM_LEN]; /* {name} parts of the path */
 	json_t *body;               /* the parsed JSON object for POST/PATCH/PUT, else NULL */
+	char *jose;                 /* an OB_ROUTE_JOSE_BODY route's application/jose body (with
+				     * a NUL after it), else NULL; freed after the handler */
+	size_t jose_len;
 	char remote_addr[64];
 	bool is_tls;
 	/* who is asking, once authenticated */
@@ -230,6 +234,21 @@ void ob_api_get_access_stats(struct ob_req *req);
 void ob_api_post_playback_tokens(struct ob_req *req);
 void ob_api_get_events(struct ob_req *req);
 void ob_api_get_events_stream(struct ob_req *req);
+void ob_api_get_cloud(struct ob_req *req);
+void ob_api_post_cloud_enroll(struct ob_req *req);
+void ob_api_delete_cloud_enrollment(struct ob_req *req);
+void ob_api_get_cloud_bundles(struct ob_req *req);
+void ob_api_post_cloud_bundles(struct ob_req *req);
+void ob_api_post_cloud_sync(struct ob_req *req);
+/* handlers_webhooks.c: served only with CONFIG_CLOUD_SYNC */
+void ob_api_get_webhooks(struct ob_req *req);
+void ob_api_post_webhooks(struct ob_req *req);
+void ob_api_get_webhook(struct ob_req *req);
+void ob_api_patch_webhook(struct ob_req *req);
+void ob_api_delete_webhook(struct ob_req *req);
+void ob_api_get_webhook_deliveries(struct ob_req *req);
+void ob_api_post_webhook_test(struct ob_req *req);
+void ob_api_post_webhook_delivery_retry(struct ob_req *req);
 
 /* A channel as the API shows it: the stored document with "playback" and "status" added.
  * Takes doc and returns it. */

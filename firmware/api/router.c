@@ -4,11 +4,13 @@
 #include "api/api.h"
 #include "api/internal.h"
 #include "core/util.h"
+#include "generated/autoconf.h"
 
 #define READ OB_PERM_READ
 #define OPERATE OB_PERM_OPERATE
 #define ADMIN OB_PERM_ADMIN
 #define ISSUE OB_PERM_ISSUE
+#define FLEET OB_PERM_FLEET
 
 /* Every route the API serves. docs/openapi.yaml lists the same set (a test checks). */
 static const struct ob_route routes[] = {
@@ -59,6 +61,23 @@ static const struct ob_route routes[] = {
 	{ "POST", "/api/v1/playback-tokens", ob_api_post_playback_tokens, ISSUE, 0 },
 	{ "GET", "/api/v1/events", ob_api_get_events, READ, 0 },
 	{ "GET", "/api/v1/events/stream", ob_api_get_events_stream, READ, 0 },
+#ifdef CONFIG_CLOUD_SYNC
+	{ "GET", "/api/v1/cloud", ob_api_get_cloud, READ, 0 },
+	{ "POST", "/api/v1/cloud/enroll", ob_api_post_cloud_enroll, FLEET, 0 },
+	{ "DELETE", "/api/v1/cloud/enrollment", ob_api_delete_cloud_enrollment, FLEET, 0 },
+	{ "GET", "/api/v1/cloud/bundles", ob_api_get_cloud_bundles, READ, 0 },
+	{ "POST", "/api/v1/cloud/bundles", ob_api_post_cloud_bundles, FLEET, OB_ROUTE_JOSE_BODY },
+	{ "POST", "/api/v1/cloud/sync", ob_api_post_cloud_sync, FLEET, 0 },
+	{ "GET", "/api/v1/webhooks", ob_api_get_webhooks, FLEET, 0 },
+	{ "POST", "/api/v1/webhooks", ob_api_post_webhooks, FLEET, 0 },
+	{ "GET", "/api/v1/webhooks/{id}", ob_api_get_webhook, FLEET, 0 },
+	{ "PATCH", "/api/v1/webhooks/{id}", ob_api_patch_webhook, FLEET, 0 },
+	{ "DELETE", "/api/v1/webhooks/{id}", ob_api_delete_webhook, FLEET, 0 },
+	{ "GET", "/api/v1/webhooks/{id}/deliveries", ob_api_get_webhook_deliveries, FLEET, 0 },
+	{ "POST", "/api/v1/webhooks/{id}/test", ob_api_post_webhook_test, FLEET, 0 },
+	{ "POST", "/api/v1/webhooks/{id}/deliveries/{delivery}/retry",
+	  ob_api_post_webhook_delivery_retry, FLEET, 0 },
+#endif
 };
 
 const struct ob_route *ob_api_routes(size_t *count)

@@ -18,6 +18,8 @@
 
 #define MODULE "api"
 #define MAX_BODY_BYTES ((long long)CONFIG_API_MAX_BODY_KIB * 1024)
+/* A bundle uploaded as application/jose: the largest compact JWS a bundle may be. */
+#define OB_API_JOSE_MAX_BYTES (512LL * 1024)
 #define STOP_GRACE_MS 5000
 
 /* Sent with every API response: nothing here may be cached or framed. */
@@ -182,17 +184,75 @@ static bool is_json_media_type(const char *type)
 	return *type == '\0' || *type == ';';
 }
 
-/* Reads the body of a request, refusing more than the limit. Returns 0 with the parsed
- * object in req->body, or sends the error and returns nonzero. */
-static int read_json_body(struct ob_req *req)
+/* True when a Content-Type names application/jose (a compact JWS), parameters allowed. */
+static bool is_jose_media_type(const char *type)
+{
+	size_t len = strlen("application/jose");
+
+	if (!type || strncasecmp(type, "application/jose", len) != 0)
+		return false;
+	type += len;
+	type += strspn(type, " \t");
+	return *type == '\0' || *type == ';';
+}
+
+/* Reads the whole body, refusing more than limit bytes, into a new NUL-terminated buffer.
+ * 0, or sends the error and returns nonzero. */
+static int read_raw_body(struct ob_req *req, long long limit, char **out, size_t *out_len)
+{
+	char *buf;
+	size_t used = 0;
+
+	*out = NULL;
+	if (req->info->content_length > limit) {
+		ob_api_reply_error(req, 413, "too_large",
+				   "request body of %lld bytes is over the limit of %lld bytes",
+				   req->info->content_length, limit);
+		return -1;
+	}
+	buf = malloc((size_t)limit + 1);
+	if (!buf) {
+		ob_api_reply_err(req, OB_ENOMEM, "out of memory reading the request");
+		return -1;
+	}
+	for (;;) {
+		int n = mg_read(req->conn, buf + used, (size_t)limit + 1 - used);
+
+		if (n < 0) {
+			ob_api_reply_error(req, 400, "bad_request", "request body could not be read");
+			free(buf);
+			return -1;
+		}
+		if (n == 0)
+			break;
+		used += (size_t)n;
+		if (used > (size_t)limit) {
+			ob_api_reply_error(req, 413, "too_large",
+					   "request body is over the limit of %lld bytes", limit);
+			free(buf);
+			return -1;
+		}
+	}
+	buf[used] = '\0';
+	*out = buf;
+	*out_len = used;
+	return 0;
+}
+
+/* Reads the body of a request: a JSON object into req->body, or for a route that takes
+ * one, an application/jose body into req->jose. 0, or sends the error and returns
+ * nonzero. */
+static int read_body(struct ob_req *req, const struct ob_route *route)
 {
 	const char *type = mg_get_header(req->conn, "Content-Type");
 	long long declared = req->info->content_length;
 	char err[512];
 	char *buf;
 	size_t used = 0;
-	int ret = -1;
+	int ret;
 
+	if ((route->flags & OB_ROUTE_JOSE_BODY) && is_jose_media_type(type))
+		return read_raw_body(req, OB_API_JOSE_MAX_BYTES, &req->jose, &req->jose_len);
 	if (declared > MAX_BODY_BYTES) {
 		ob_api_reply_error(req, 413, "too_large",
 				   "request body of %lld bytes is over the limit of %lld bytes",
@@ -206,40 +266,23 @@ static int read_json_body(struct ob_req *req)
 	}
 	if (!is_json_media_type(type)) {
 		ob_api_reply_error(req, 415, "unsupported_media_type",
-				   "send the body as JSON with Content-Type: application/json");
+				   (route->flags & OB_ROUTE_JOSE_BODY)
+					   ? "send the body as JSON with Content-Type: "
+					     "application/json, or the JWS with Content-Type: "
+					     "application/jose"
+					   : "send the body as JSON with Content-Type: application/json");
 		return -1;
 	}
-	buf = malloc((size_t)MAX_BODY_BYTES + 1);
-	if (!buf) {
-		ob_api_reply_err(req, OB_ENOMEM, "out of memory reading the request");
-		return -1;
-	}
-	for (;;) {
-		int n = mg_read(req->conn, buf + used, (size_t)MAX_BODY_BYTES + 1 - used);
-
-		if (n < 0) {
-			ob_api_reply_error(req, 400, "bad_request", "request body could not be read");
-			goto out_free;
-		}
-		if (n == 0)
-			break;
-		used += (size_t)n;
-		if (used > (size_t)MAX_BODY_BYTES) {
-			ob_api_reply_error(req, 413, "too_large",
-					   "request body is over the limit of %lld bytes",
-					   MAX_BODY_BYTES);
-			goto out_free;
-		}
-	}
+	ret = read_raw_body(req, MAX_BODY_BYTES, &buf, &used);
+	if (ret != 0)
+		return ret;
 	req->body = ob_json_parse_object(buf, used, err, sizeof(err));
+	free(buf);
 	if (!req->body) {
 		ob_api_reply_error(req, 400, "invalid_json", "%s", err);
-		goto out_free;
+		return -1;
 	}
-	ret = 0;
-out_free:
-	free(buf);
-	return ret;
+	return 0;
 }
 
 static bool is_state_changing(const char *method)
@@ -404,7 +447,7 @@ static int api_request(struct mg_connection *conn, void *cbdata)
 		goto out;
 	if ((strcmp(route->method, "POST") == 0 || strcmp(route->method, "PATCH") == 0 ||
 	     strcmp(route->method, "PUT") == 0) &&
-	    read_json_body(&req) != 0)
+	    read_body(&req, route) != 0)
 		goto out;
 	route->handler(&req);
 out:
@@ -412,6 +455,7 @@ out:
 		 req.info->local_uri, req.status, (long long)(ob_time_mono_ms() - started),
 		 req.actor[0] ? req.actor : "anonymous");
 	json_decref(req.body);
+	free(req.jose);
 	ob_secure_zero(req.session_id, sizeof(req.session_id));
 	ob_secure_zero(&req.session, sizeof(req.session));
 	atomic_fetch_sub(&req.api->in_flight, 1);

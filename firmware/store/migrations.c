@@ -148,7 +148,7 @@ static const char *const migrations[] = {
 	"CREATE TABLE webhook_deliveries ("
 	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	"  webhook_id TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,"
-	"  event_seq INTEGER,"                /* NULL for a test ping */
+	"  event_seq INTEGER NOT NULL,"       /* the event it tells of (a test: webhook.test) */
 	"  type TEXT NOT NULL,"
 	"  subject TEXT NOT NULL,"
 	"  payload TEXT NOT NULL,"

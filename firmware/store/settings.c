@@ -81,6 +81,16 @@ static const struct ob_setting settings_table[] = {
 		.int_min = 1,
 		.int_max = 3650,
 	},
+	{
+		.name = "cloud_health_check_s",
+		.type = OB_SETTING_INT,
+		.description = "After a control-plane bundle is applied, how long its channels have "
+			       "to be live again before the box rolls the bundle back",
+		.unit = "s",
+		.int_default = 30,
+		.int_min = 5,
+		.int_max = 600,
+	},
 };
 
 const struct ob_setting *ob_store_settings_table(size_t *count)

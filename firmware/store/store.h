@@ -455,7 +455,7 @@ json_t *ob_store_webhook_list(struct ob_store *store);
 
 /* One delivery to queue. Borrowed. */
 struct ob_webhook_new_delivery {
-	int64_t event_seq;           /* 0 for a test ping */
+	int64_t event_seq;           /* the event it tells of */
 	const char *type;
 	const char *subject;         /* deliveries of one subject go in order */
 	const char *idempotency_key;
@@ -471,13 +471,6 @@ int ob_store_webhook_enqueue(struct ob_store *store, const char *webhook_id,
 			     const struct ob_webhook_new_delivery *deliveries, size_t count,
 			     int64_t cursor_seq, int64_t now_ms, int64_t max_age_ms,
 			     size_t *dropped);
-
-/* Queues one test delivery for an operator, with its audit record, and writes its id to
- * *delivery_id. OB_ENOTFOUND (no webhook), OB_ETOOBIG (too many pending). */
-int ob_store_webhook_enqueue_ping(struct ob_store *store, const char *webhook_id,
-				  const struct ob_webhook_new_delivery *ping, int64_t now_ms,
-				  int64_t max_age_ms, const struct ob_audit *audit,
-				  int64_t *delivery_id);
 
 /* A delivery to send now. */
 struct ob_webhook_due {
