@@ -758,18 +758,23 @@ int ob_cloud_process_bundle(struct ob_cloud *cloud, const char *text, size_t len
 	out->poll_interval_s = bundle.poll_interval_s;
 	highest = ob_store_cloud_highest_generation(cloud->deps.store);
 	if (bundle.generation <= highest) {
-		bool applied = false;
+		bool same = false;
 		const json_t *item;
 		size_t i;
 
-		list = ob_store_cloud_bundles_list(cloud->deps.store, false);
-		json_array_foreach(list, i, item)
+		/* The same bundle again is the one in force; other contents under a generation
+		 * the box has taken are a replay or a control plane gone wrong. */
+		list = ob_store_cloud_bundles_list(cloud->deps.store, true);
+		json_array_foreach(list, i, item) {
+			const char *stored = json_string_value(json_object_get(item, "jws"));
+
 			if (json_integer_value(json_object_get(item, "generation")) ==
-			    bundle.generation)
-				applied = strcmp(json_string_value(json_object_get(item, "status")),
-						 "applied") == 0;
+				    bundle.generation &&
+			    strcmp(json_string_value(json_object_get(item, "status")), "applied") == 0)
+				same = stored && strlen(stored) == len && memcmp(stored, text, len) == 0;
+		}
 		json_decref(list);
-		if (applied && bundle.generation == highest) {
+		if (same && bundle.generation == highest) {
 			/* The same generation again is not an error: it is the one in force. */
 			outcome(out, OB_CLOUD_FATE_ALREADY, "generation %lld is already applied",
 				(long long)bundle.generation);

@@ -623,7 +623,9 @@ static int flush_events(struct ob_cloud *cloud, const json_t *config)
 				state.events_acked_seq = 1;
 			continue;
 		}
-		text = json_dumps(json_pack("{s:o}", "events", events), JSON_COMPACT);
+		answer = json_pack("{s:o}", "events", events);
+		text = answer ? json_dumps(answer, JSON_COMPACT) : NULL;
+		json_decref(answer);
 		if (!text) {
 			ret = OB_ENOMEM;
 			break;
