@@ -371,7 +371,6 @@ static bool command_rotate_keys(struct ob_cloud *cloud, const json_t *command,
 	struct ob_access_key_row keys[OB_ACCESS_KEYS_MAX];
 	struct ob_access_key_row row = { 0 };
 	struct ob_audit audit = { .actor = "cloud", .action = "access.key.rotate" };
-	unsigned char digest[32];
 	char stamp[32];
 	time_t now = time(NULL);
 	struct tm tm;
@@ -402,6 +401,8 @@ static bool command_rotate_keys(struct ob_cloud *cloud, const json_t *command,
 	row.secret_len = 32;
 	ret = ob_random_bytes(row.secret, row.secret_len);
 	if (ret == 0) {
+		unsigned char digest[32];
+
 		mbedtls_sha256_ret(row.secret, row.secret_len, digest, 0);
 		ob_hex_encode(digest, 8, row.fingerprint);
 		row.signing = true;

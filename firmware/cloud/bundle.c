@@ -37,7 +37,7 @@ int ob_cloud_keyring_load(const json_t *pems, struct ob_cloud_keyring *ring, cha
 {
 	const json_t *item;
 	size_t i;
-	int ret = 0;
+	int ret;
 
 	memset(ring, 0, sizeof(*ring));
 	if (!json_is_array(pems) || json_array_size(pems) == 0 ||
@@ -142,7 +142,6 @@ static int check_claims(const json_t *claims, const char *device_id, int64_t now
 	const char *device = json_string_value(json_object_get(claims, "device_id"));
 	const json_t *poll = json_object_get(claims, "poll_interval_s");
 	const json_t *payload = json_object_get(claims, "payload");
-	char when[32];
 
 	if (!json_is_object(claims))
 		return refuse(why, OB_CLOUD_INVALID, err, err_len,
@@ -160,6 +159,8 @@ static int check_claims(const json_t *claims, const char *device_id, int64_t now
 	    time_claim(claims, "issued_at", &out->issued_at_ms, why, err, err_len) != 0)
 		return OB_EINVAL;
 	if (out->expires_at_ms <= now_ms) {
+		char when[32];
+
 		ob_time_iso8601(out->expires_at_ms, when, sizeof(when));
 		return refuse(why, OB_CLOUD_EXPIRED, err, err_len,
 			      "the bundle expired at %s (by this box's clock); the control plane "

@@ -208,7 +208,7 @@ static void record_contact(struct ob_cloud *cloud, bool ok, const char *error)
 		state.last_error[0] = '\0';
 		state.last_error_ms = 0;
 	} else {
-		ob_strlcpy(state.last_error, error, sizeof(state.last_error));
+		ob_strlcpy(state.last_error, error ? error : "unknown error", sizeof(state.last_error));
 		state.last_error_ms = ob_time_wall_ms();
 	}
 	ob_store_cloud_state_put(cloud->deps.store, &state);
@@ -901,13 +901,14 @@ json_t *ob_cloud_status(struct ob_cloud *cloud)
 	json_t *status;
 
 	ob_store_cloud_state_get(cloud->deps.store, &state);
-	pending = config ? last - state.events_acked_seq : 0;
+	pending = json_string_value(json_object_get(config, "url")) ? last - state.events_acked_seq
+								     : 0;
 	if (pending < 0)
 		pending = 0;
 	if (pending > EVENTS_OUTBOX)
 		pending = EVENTS_OUTBOX;
 	pthread_mutex_lock(&cloud->lock);
-	if (cloud->next_poll_ms)
+	if (cloud->next_poll_ms && json_string_value(json_object_get(config, "url")))
 		ob_time_iso8601(cloud->next_poll_ms, next, sizeof(next));
 	status = json_pack(
 		"{s:s, s:s, s:s?, s:b, s:I, s:I, s:o, s:o, s:s?, s:o, s:s?, s:s?, s:{s:I, s:I, "

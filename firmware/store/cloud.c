@@ -172,7 +172,6 @@ static int apply_keys(struct ob_store *store, const json_t *rows, int64_t now_ms
 	const json_t *row;
 	size_t i;
 	bool signing = false;
-	int count = 0;
 	int ret;
 
 	ret = run_text(store, "DELETE FROM access_keys WHERE source = 'cloud'", NULL, now_ms);
@@ -194,6 +193,7 @@ static int apply_keys(struct ob_store *store, const json_t *rows, int64_t now_ms
 			       NULL, now_ms);
 	if (ret == 0) {
 		sqlite3_stmt *stmt;
+		int count = 0;
 
 		ret = ob_store_prepare(store, "SELECT count(*) FROM access_keys", &stmt);
 		if (ret == 0) {

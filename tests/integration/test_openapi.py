@@ -53,6 +53,15 @@ class SchemaError(AssertionError):
     pass
 
 
+def p256_public_pem():
+    """A new P-256 public key in PEM, as a control plane's bundle key."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    return key.public_bytes(serialization.Encoding.PEM,
+                            serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
 class Validator:
     """Enough of OpenAPI 3.0 schema validation for this document: $ref, type, nullable,
     enum, properties, required, additionalProperties, items, string and number bounds,
@@ -270,6 +279,10 @@ class OpenApiTest(BoxTestCase, unittest.TestCase):
             ("GET", "/api/v1/events", admin, "/api/v1/events?kind=access.&level=info&limit=3",
              None),
             ("GET", "/api/v1/events", admin, "/api/v1/events?after=0", None),
+            ("GET", "/api/v1/cloud", key, None, None),
+            ("POST", "/api/v1/cloud/enroll", admin, None, {"bundle_keys": [p256_public_pem()]}),
+            ("GET", "/api/v1/cloud", admin, None, None),
+            ("GET", "/api/v1/cloud/bundles", key, None, None),
         ]
         for method, path, client, real_path, body in cases:
             with self.subTest(route="%s %s" % (method, path)):
@@ -311,6 +324,10 @@ class OpenApiTest(BoxTestCase, unittest.TestCase):
             ("GET", "/api/v1/events", anonymous, None, None, 401),
             ("GET", "/api/v1/events/stream", admin, "/api/v1/events/stream?stats=61", None,
              400),
+            ("POST", "/api/v1/cloud/enroll", admin, None, {"url": "ftp://x"}, 400),
+            ("POST", "/api/v1/cloud/bundles", admin, None, {"jws": "not.a.bundle"}, 422),
+            ("POST", "/api/v1/cloud/bundles", admin, None, {"bundle": "x"}, 400),
+            ("POST", "/api/v1/cloud/sync", viewer, None, None, 403),
         ]
         for method, path, client, real_path, body, status in cases:
             with self.subTest(route="%s %s -> %d" % (method, path, status)):
