@@ -461,6 +461,54 @@ class AirGappedTest(unittest.TestCase):
                      422, "old_generation")
 
 
+class OutboxBoundTest(unittest.TestCase):
+    """While the control plane is away the outbox holds the newest 10000 events; older ones
+    are dropped and counted, and the rest arrive once it is back, in order."""
+
+    def test_the_outbox_is_bounded_and_flushes(self):
+        import sqlite3
+        cp = ControlPlane().start()
+        self.addCleanup(cp.cleanup)
+        box = Box()
+        self.addCleanup(box.close)
+        key = box.create_apikey("fleet", "fleet")
+        api = box.client(api_key=key)
+        self.assertEqual(enroll(self, box, key, cp).status, 201)
+        device = api.get("/api/v1/cloud").json["device_id"]
+        wait_until(lambda: api.get("/api/v1/cloud").json["outbox"]["pending"] == 0, 20,
+                   "an empty outbox")
+        received_before = cp.events(device)["received"]
+        box.stop()
+        # 10500 events while the box was cut off (written as its event log writes them).
+        db = sqlite3.connect(box.db_path)
+        last = db.execute("SELECT max(seq) FROM events").fetchone()[0]
+        db.executemany("INSERT INTO events(seq, at_ms, level, kind, channel, message, data) "
+                       "VALUES (?, ?, 0, 'test.filler', NULL, 'filler', '{}')",
+                       [(last + i, int(time.time() * 1000)) for i in range(1, 10501)])
+        db.commit()
+        db.close()
+        cp.down("503", for_s=600)
+        box.start()
+        st = wait_until(lambda: (lambda st: st if st["last_error"] else None)(
+            api.get("/api/v1/cloud").json), 20, "the box seeing the control plane down")
+        self.assertEqual(st["outbox"]["pending"], 10000)
+        self.assertEqual(api.get("/api/v1/health").status, 200)
+        cp.clear_knobs()
+        api.post("/api/v1/cloud/sync")
+        st = wait_until(lambda: (lambda st: st if st["outbox"]["pending"] == 0 and
+                                 not st["last_error"] else None)(
+            api.get("/api/v1/cloud").json), 60, "the outbox flushed")
+        self.assertGreaterEqual(st["outbox"]["dropped"], 500)
+        events = cp.events(device)
+        self.assertGreaterEqual(events["received"] - received_before, 10000)
+        filler = sorted(e["seq"] for e in events["events"] if e["kind"] == "test.filler")
+        # The newest ones came, the oldest 500 (and more, for the box's own new events)
+        # were dropped, and what came has no gap.
+        self.assertEqual(filler[-1], last + 10500)
+        self.assertEqual(filler, list(range(filler[0], last + 10501)))
+        self.assertGreater(filler[0], last + 500)
+
+
 class InterruptedApplyTest(unittest.TestCase):
     """A box killed while a bundle's health check runs rolls the bundle back at its next
     start: the store never keeps a half-checked bundle as if it were good."""
