@@ -242,8 +242,20 @@ static json_t *health_targets(const json_t *channels, const json_t *states)
 	return targets;
 }
 
+static bool box_stopping(struct ob_cloud *cloud)
+{
+	bool stopping;
+
+	pthread_mutex_lock(&cloud->lock);
+	stopping = cloud->stopping;
+	pthread_mutex_unlock(&cloud->lock);
+	return stopping;
+}
+
 /* Waits until every channel meets its target, up to the cloud_health_check_s setting; a
- * channel that fails fails the check at once. 0, or OB_EBUSY with what failed in why. */
+ * channel that fails fails the check at once. 0, OB_EBUSY with what failed in why, or
+ * OB_ECONFLICT when the box began to stop first (the bundle stays pending and the next
+ * start rolls it back). */
 static int health_check(struct ob_cloud *cloud, const json_t *targets, bool tokens_before,
 			char *why, size_t why_len)
 {
@@ -281,6 +293,8 @@ static int health_check(struct ob_cloud *cloud, const json_t *targets, bool toke
 		}
 		if (all)
 			return 0;
+		if (box_stopping(cloud))
+			return OB_ECONFLICT;
 		if (ob_time_mono_ms() >= deadline) {
 			snprintf(why, why_len, "%s after %lld s (cloud_health_check_s)", waiting,
 				 ob_store_setting_int(cloud->deps.store, "cloud_health_check_s"));
@@ -680,7 +694,15 @@ static int apply_plan(struct ob_cloud *cloud, const struct ob_cloud_bundle *bund
 		reload_access(cloud);
 	effect_channels(cloud, channels, before, states);
 	why[0] = '\0';
-	if (health_check(cloud, targets, tokens_before, why, sizeof(why)) == 0) {
+	ret = health_check(cloud, targets, tokens_before, why, sizeof(why));
+	if (ret == OB_ECONFLICT) {
+		outcome(out, OB_CLOUD_FATE_ROLLED_BACK,
+			"the box began to stop during the health check of generation %lld; it is "
+			"rolled back at the next start", (long long)bundle->generation);
+		ret = 0;
+		goto out_free;
+	}
+	if (ret == 0) {
 		ret = ob_store_cloud_confirm(cloud->deps.store, bundle->generation);
 		outcome(out, OB_CLOUD_FATE_APPLIED, "generation %lld applied",
 			(long long)bundle->generation);
