@@ -58,17 +58,14 @@ static void say(char *err, size_t err_len, const char *fmt, ...)
  * is and anything else as '?', "..." when cut. out holds QUOTE_MAX + 4 bytes. */
 static void quote_text(const char *text, size_t len, char out[QUOTE_MAX + 4])
 {
-	size_t n = len > QUOTE_MAX ? QUOTE_MAX : len;
+	size_t i;
 
-	for (size_t i = 0; i < n; i++) {
+	for (i = 0; i < len && i < QUOTE_MAX; i++) {
 		unsigned char c = (unsigned char)text[i];
 
 		out[i] = c >= 0x20 && c < 0x7f ? (char)c : '?';
 	}
-	if (len > n)
-		memcpy(out + n, "...", 4);
-	else
-		out[n] = '\0';
+	memcpy(out + i, i < len ? "..." : "", i < len ? 4 : 1);
 }
 
 /* An errno as text that can follow "host:port: " ("connection refused"). */
@@ -126,11 +123,11 @@ static int parse_port(const char *text, size_t len, unsigned *port, char *err, s
 	char quoted[QUOTE_MAX + 4];
 	unsigned value = 0;
 
-	quote_text(text, len, quoted);
 	if (len == 0) {
 		say(err, err_len, "url: the port after ':' is empty");
 		return OB_EINVAL;
 	}
+	quote_text(text, len, quoted);
 	for (size_t i = 0; i < len; i++) {
 		if (!is_digit(text[i])) {
 			say(err, err_len, "url: the port \"%s\" is not a number", quoted);
@@ -328,7 +325,8 @@ static int check_header_line(const char *line, size_t len, unsigned number, char
 	}
 	for (const char *c = colon + 1; c < line + len; c++) {
 		if (!is_field_char(*c)) {
-			say(err, err_len, "request: the value of %s holds a control character", name);
+			say(err, err_len, "request: the value of %s holds a control character",
+			    name);
 			return OB_EINVAL;
 		}
 	}
@@ -362,8 +360,8 @@ static int check_headers(const char *headers, char *err, size_t err_len)
 			return OB_EINVAL;
 		}
 		if (len == 0) {
-			say(err, err_len, "request: header line %u is empty (it would end the headers)",
-			    number);
+			say(err, err_len,
+			    "request: header line %u is empty (it would end the headers)", number);
 			return OB_EINVAL;
 		}
 		ret = check_header_line(line, len, number, err, err_len);
@@ -397,21 +395,20 @@ static int build_message(const struct ob_http_request *req, const struct ob_http
 		ob_strbuf_puts(&head, req->headers);
 	ob_strbuf_puts(&head, "\r\n");
 	if (ob_strbuf_failed(&head) || req->body_len > SIZE_MAX - head.len)
-		goto fail_free_head;
+		goto out_free_head;
 	message = malloc(head.len + req->body_len);
 	if (!message)
-		goto fail_free_head;
+		goto out_free_head;
 	memcpy(message, head.data, head.len);
 	if (req->body_len)
 		memcpy(message + head.len, req->body, req->body_len);
 	*out = message;
 	*out_len = head.len + req->body_len;
 	ret = 0;
-	goto out_free_head;
-
-fail_free_head:
-	say(err, err_len, "request: out of memory for a request of %zu body bytes", req->body_len);
 out_free_head:
+	if (ret != 0)
+		say(err, err_len, "request: out of memory for a request of %zu body bytes",
+		    req->body_len);
 	ob_strbuf_free(&head);
 	return ret;
 }
@@ -772,7 +769,8 @@ static int tls_start(struct conn *conn, char *err, size_t err_len)
 		mbedtls_ssl_conf_verify(&conn->tls_conf, verify_ip, conn);
 	rc = mbedtls_ssl_setup(&conn->ssl, &conn->tls_conf);
 	/* A name goes in SNI and is checked by mbedTLS; an address is not sent (RFC 6066)
-	 * and verify_ip checks it. */
+	 * and verify_ip checks it. NULL is set explicitly: mbedTLS versions that refuse a
+	 * verified handshake without a host name take that as the caller checking it. */
 	if (rc == 0)
 		rc = mbedtls_ssl_set_hostname(&conn->ssl, conn->ip_len ? NULL : conn->host);
 	if (rc != 0)
@@ -785,8 +783,12 @@ static int tls_start(struct conn *conn, char *err, size_t err_len)
 	if (rc == 0) {
 		ret = 0;
 	} else if (rc == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) {
-		verify_reasons(mbedtls_ssl_get_verify_result(&conn->ssl), text, sizeof(text));
-		say(err, err_len, "%s: the certificate is not trusted (%s)", conn->where, text);
+		uint32_t flags = mbedtls_ssl_get_verify_result(&conn->ssl);
+		bool wrong_name = (flags & MBEDTLS_X509_BADCERT_CN_MISMATCH) != 0;
+
+		verify_reasons(flags, text, sizeof(text));
+		say(err, err_len, "%s: the certificate is not trusted (%s%s%s)", conn->where, text,
+		    wrong_name ? "; it does not name " : "", wrong_name ? conn->host : "");
 	} else if (conn->io_error) {
 		say(err, err_len, "%s", conn->io_message);
 	} else {
@@ -823,7 +825,8 @@ static int conn_write_all(struct conn *conn, const unsigned char *data, size_t l
 				continue;
 			if (n < 0 && !conn->io_error) {
 				mbedtls_strerror((int)n, text, sizeof(text));
-				conn_fail(conn, OB_EIO, "TLS failed sending the request (%s)", text);
+				conn_fail(conn, OB_EIO, "TLS failed sending the request (%s)",
+					  text);
 			}
 		}
 		if (n < 0) {
@@ -840,7 +843,6 @@ static int conn_write_all(struct conn *conn, const unsigned char *data, size_t l
 static ssize_t conn_read(void *ctx, unsigned char *buf, size_t len)
 {
 	struct conn *conn = ctx;
-	char text[128];
 	int rc;
 
 	conn->doing = conn->got_bytes ? "reading the answer" : "waiting for the answer";
@@ -861,6 +863,8 @@ static ssize_t conn_read(void *ctx, unsigned char *buf, size_t len)
 	if (rc == 0 || rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY || rc == MBEDTLS_ERR_SSL_CONN_EOF)
 		return 0;
 	if (!conn->io_error) {
+		char text[128];
+
 		mbedtls_strerror(rc, text, sizeof(text));
 		conn_fail(conn, OB_EIO, "TLS failed %s (%s)", conn->doing, text);
 	}
@@ -881,7 +885,8 @@ int ob_cloud_http_request(const struct ob_http_request *req, struct ob_http_resp
 
 	memset(resp, 0, sizeof(*resp));
 	resp->retry_after_s = -1;
-	say(err, err_len, "%s", "");
+	if (err && err_len)
+		err[0] = '\0';
 	if (!req) {
 		say(err, err_len, "request: none given");
 		goto out;
@@ -1119,18 +1124,22 @@ static int take_content_length(struct parse *p, const char *value, size_t len)
 {
 	char quoted[QUOTE_MAX + 4];
 	uint64_t length = 0;
+	size_t i;
 
-	quote_text(value, len, quoted);
-	if (len == 0)
-		goto fail_not_number;
-	for (size_t i = 0; i < len; i++) {
-		if (!is_digit(value[i]))
-			goto fail_not_number;
-		if (length > (UINT64_MAX - (uint64_t)(value[i] - '0')) / 10) {
+	for (i = 0; i < len && is_digit(value[i]); i++) {
+		uint64_t digit = (uint64_t)(value[i] - '0');
+
+		if (length > (UINT64_MAX - digit) / 10) {
+			quote_text(value, len, quoted);
 			parse_say(p, "the answer's Content-Length %s is too large", quoted);
 			return OB_ETOOBIG;
 		}
-		length = length * 10 + (uint64_t)(value[i] - '0');
+		length = length * 10 + digit;
+	}
+	if (i == 0 || i < len) {
+		quote_text(value, len, quoted);
+		parse_say(p, "the answer's Content-Length \"%s\" is not a number", quoted);
+		return OB_EIO;
 	}
 	if (p->has_length && p->content_length != length) {
 		parse_say(p, "the answer has two different Content-Lengths (%llu and %llu)",
@@ -1140,17 +1149,13 @@ static int take_content_length(struct parse *p, const char *value, size_t len)
 	p->has_length = true;
 	p->content_length = length;
 	return 0;
-
-fail_not_number:
-	parse_say(p, "the answer's Content-Length \"%s\" is not a number", quoted);
-	return OB_EIO;
 }
 
 static int take_transfer_encoding(struct parse *p, const char *value, size_t len)
 {
-	char quoted[QUOTE_MAX + 4];
-
 	if (len != 7 || strncasecmp(value, "chunked", 7) != 0) {
+		char quoted[QUOTE_MAX + 4];
+
 		quote_text(value, len, quoted);
 		parse_say(p, "the answer's Transfer-Encoding \"%s\" is not taken (only chunked is)",
 			  quoted);
@@ -1353,7 +1358,8 @@ static int parse_head(struct parse *p)
 	while (ret == 0) {
 		result = read_line(p, &budget, &len);
 		if (result != LINE_OK)
-			return line_error(p, result, "status line and headers", OB_HTTP_HEADERS_MAX);
+			return line_error(p, result, "status line and headers",
+					  OB_HTTP_HEADERS_MAX);
 		if (len == 0)
 			break;
 		ret = parse_header_line(p, len);
@@ -1439,7 +1445,6 @@ static int parse_chunk_size(struct parse *p, size_t len, size_t *extensions_left
 			    size_t *size)
 {
 	const char *line = p->line;
-	char quoted[QUOTE_MAX + 4];
 	size_t value = 0;
 	size_t i = 0;
 	size_t rest;
@@ -1453,6 +1458,8 @@ static int parse_chunk_size(struct parse *p, size_t len, size_t *extensions_left
 	while (rest < len && (line[rest] == ' ' || line[rest] == '\t'))
 		rest++;
 	if (i == 0 || (rest < len && line[rest] != ';')) {
+		char quoted[QUOTE_MAX + 4];
+
 		quote_text(line, strcspn(line, ";"), quoted);
 		parse_say(p, "the answer's chunk size \"%s\" is not hex", quoted);
 		return OB_EIO;
@@ -1476,10 +1483,10 @@ static int read_chunked_body(struct parse *p)
 	enum line_result result;
 	size_t len;
 	size_t size;
-	int ret;
 
 	for (;;) {
 		size_t budget = CHUNK_LINE_MAX;
+		int ret;
 
 		result = read_line(p, &budget, &len);
 		if (result != LINE_OK)
@@ -1499,7 +1506,8 @@ static int read_chunked_body(struct parse *p)
 		if (result == LINE_END || result == LINE_READ_FAILED)
 			return line_error(p, result, "chunks", 0);
 		if (result != LINE_OK || len != 0) {
-			parse_say(p, "the answer's chunk of %zu bytes is not followed by CRLF", size);
+			parse_say(p, "the answer's chunk of %zu bytes is not followed by CRLF",
+				  size);
 			return OB_EIO;
 		}
 	}
@@ -1563,7 +1571,8 @@ int ob_cloud_http_parse_response(ob_http_read_fn read, void *ctx, bool head_requ
 		if (resp->status >= 200)
 			break;
 		if (resp->status == 101) {
-			parse_say(p, "the answer switched protocols (101), which was not asked for");
+			parse_say(p, "the answer switched protocols (101), which was not "
+				  "asked for");
 			ret = OB_EIO;
 			goto out_free_parser;
 		}

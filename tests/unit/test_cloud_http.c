@@ -239,7 +239,8 @@ static void check_parse_case(const struct parse_case *c, size_t step)
 			    sizeof(err));
 
 	if (ret != c->ret)
-		fail_msg("%s (reads of %zu): got %d (%s), want %d", c->name, step, ret, err, c->ret);
+		fail_msg("%s (reads of %zu): got %d (%s), want %d", c->name, step, ret, err,
+			 c->ret);
 	if (ret == 0) {
 		size_t body_len = c->body_len ? c->body_len : strlen(c->body);
 
@@ -249,8 +250,8 @@ static void check_parse_case(const struct parse_case *c, size_t step)
 				 resp.status, resp.body_len);
 	} else {
 		if (!strstr(err, c->message))
-			fail_msg("%s (reads of %zu): message \"%s\" lacks \"%s\"", c->name, step, err,
-				 c->message);
+			fail_msg("%s (reads of %zu): message \"%s\" lacks \"%s\"", c->name,
+				 step, err, c->message);
 		assert_null(resp.body);
 		assert_int_equal(resp.body_len, 0);
 	}
@@ -284,7 +285,8 @@ static void test_body_limit(void **state)
 		{ HEAD_OK "Content-Length: 10\r\n\r\n0123456789",
 		  HEAD_OK "Content-Length: 11\r\n\r\n0123456789A" },
 		{ HEAD_OK "Transfer-Encoding: chunked\r\n\r\n4\r\n0123\r\n6\r\n456789\r\n0\r\n\r\n",
-		  HEAD_OK "Transfer-Encoding: chunked\r\n\r\n4\r\n0123\r\n7\r\n456789A\r\n0\r\n\r\n" },
+		  HEAD_OK "Transfer-Encoding: chunked\r\n\r\n4\r\n0123\r\n7\r\n456789A\r\n"
+			  "0\r\n\r\n" },
 		{ HEAD_OK "\r\n0123456789", HEAD_OK "\r\n0123456789A" },
 	};
 	struct ob_http_response resp;
@@ -812,6 +814,7 @@ static void *server_main(void *arg)
 	struct pollfd pfd = { .fd = s->listen_fd, .events = POLLIN };
 	struct timeval five_s = { .tv_sec = 5 };
 	char scratch[4096];
+	ssize_t got;
 
 	mbedtls_ssl_init(&conn.ssl);
 	if (poll(&pfd, 1, 5000) != 1)
@@ -859,8 +862,9 @@ static void *server_main(void *arg)
 	}
 	goto out;
 silent:
-	while (recv(conn.fd, scratch, sizeof(scratch), 0) > 0)
-		continue;
+	do {
+		got = recv(conn.fd, scratch, sizeof(scratch), 0);
+	} while (got > 0);
 out:
 	mbedtls_ssl_free(&conn.ssl);
 	if (conn.fd >= 0)
