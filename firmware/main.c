@@ -15,6 +15,7 @@
 #include "access/token.h"
 #include "api/api.h"
 #include "cloud/cloud.h"
+#include "cloud/webhooks.h"
 #include "core/err.h"
 #include "core/events.h"
 #include "core/log.h"
@@ -92,6 +93,7 @@ static int run_daemon(struct options *opts)
 	struct ob_entitle *entitle = NULL;
 #ifdef CONFIG_CLOUD_SYNC
 	struct ob_cloud *cloud = NULL;
+	struct ob_cloud_webhooks *webhooks = NULL;
 #endif
 	struct ob_api *api = NULL;
 	char err[1024];
@@ -138,7 +140,7 @@ static int run_daemon(struct options *opts)
 	if (!entitle) {
 		ret = OB_ENOMEM;
 		ob_error(MODULE, "out of memory for the playback access state");
-		goto out_stop_engine;
+		goto out_free_entitle;
 	}
 #ifdef CONFIG_CLOUD_SYNC
 	{
@@ -158,6 +160,12 @@ static int run_daemon(struct options *opts)
 			goto out_free_entitle;
 		}
 		config.cloud = cloud;
+	}
+	/* Lifecycle webhooks, sent as this device: what the last run left pending goes now. */
+	ret = ob_cloud_webhooks_start(store, ob_cloud_box_id(cloud), &webhooks);
+	if (ret != 0) {
+		ob_error(MODULE, "cannot start the webhook sender: %s", ob_strerror(ret));
+		goto out_stop_cloud;
 	}
 #endif
 	/* Premium content is refused until the policy, keys and channels are in memory. */
@@ -185,11 +193,11 @@ static int run_daemon(struct options *opts)
 	ob_api_stop(&api);
 out_stop_cloud:
 #ifdef CONFIG_CLOUD_SYNC
+	ob_cloud_webhooks_stop(&webhooks);
 	ob_cloud_stop(&cloud);
 #endif
 out_free_entitle:
 	ob_access_entitle_free(&entitle);
-out_stop_engine:
 	/* Channels end their playlists before the store closes. */
 	ob_engine_destroy(&engine);
 out_stop_events:

@@ -42,7 +42,7 @@ const struct ob_cloud_webhook_timing ob_cloud_webhook_timing_default = {
 	.max_age_ms = 3LL * 24 * 3600 * 1000,
 };
 
-/* ---- the lifecycle types: one row each, matched top to bottom ---- */
+/* ---- the lifecycle types: one row each; an event takes the first row that fits ---- */
 
 enum subject_from {
 	SUBJECT_CHANNEL,  /* the event's channel */
@@ -51,20 +51,27 @@ enum subject_from {
 	SUBJECT_ASSET,    /* data.asset, else the event's channel */
 };
 
+/* Whether a type depends on the channel's trouble: degraded or failed since its last live. */
+enum trouble_rule {
+	ANY_TIME,
+	UNTROUBLED,      /* only for a channel not in trouble */
+	AFTER_TROUBLE,   /* only for a channel in trouble */
+};
+
 static const struct lifecycle_type {
 	const char *name;
 	const char *kind;          /* the event log's kind */
 	const char *state;         /* channel.state: the data.state it takes; NULL: any */
-	bool after_trouble;        /* only for a channel degraded or failed since its last live */
+	enum trouble_rule when;
 	bool troubles;             /* the channel is in trouble from here to its next live */
 	enum subject_from subject;
 	const char *description;
 } types[] = {
-	{ .name = "channel.recovered", .kind = "channel.state", .state = "live",
-	  .after_trouble = true, .subject = SUBJECT_CHANNEL,
-	  .description = "a channel is live again after it was degraded or failed" },
-	{ .name = "channel.live", .kind = "channel.state", .state = "live",
+	{ .name = "channel.live", .kind = "channel.state", .state = "live", .when = UNTROUBLED,
 	  .subject = SUBJECT_CHANNEL, .description = "a channel went live (on air)" },
+	{ .name = "channel.recovered", .kind = "channel.state", .state = "live",
+	  .when = AFTER_TROUBLE, .subject = SUBJECT_CHANNEL,
+	  .description = "a channel is live again after it was degraded or failed" },
 	{ .name = "channel.degraded", .kind = "channel.state", .state = "degraded",
 	  .troubles = true, .subject = SUBJECT_CHANNEL,
 	  .description = "a channel is on air with a problem (backup input, a rung lost)" },
@@ -216,7 +223,8 @@ bool ob_cloud_webhook_classify(struct ob_cloud_webhook_tracker *tracker,
 		const struct lifecycle_type *t = &types[i];
 
 		if (strcmp(t->kind, event->kind) != 0 || (t->state && !state) ||
-		    (t->state && strcmp(t->state, state) != 0) || (t->after_trouble && !troubled))
+		    (t->state && strcmp(t->state, state) != 0) ||
+		    (t->when == UNTROUBLED && troubled) || (t->when == AFTER_TROUBLE && !troubled))
 			continue;
 		found = true;
 		*type = i;
@@ -446,8 +454,8 @@ static int queue_for_hook(struct ob_cloud_webhooks *ws, size_t h, size_t count)
 		};
 		queued++;
 	}
-	/* A cursor with nothing behind it is written now and then, not per event: what it
-	 * skips after a restart are events that queue nothing. */
+	/* A cursor with nothing to queue is written now and then, not per event: what a
+	 * restart reads again behind it are events that queued nothing. */
 	if (!queued && last_seq - hook->cursor_seq < CURSOR_WRITE_EVENTS &&
 	    now_mono - ws->cursor_written_ms[h] < CURSOR_WRITE_MS)
 		return 0;
@@ -550,34 +558,73 @@ static bool intake(struct ob_cloud_webhooks *ws, int wait_ms)
 static void describe_answer(const struct ob_http_response *resp, char *out, size_t len)
 {
 	size_t used = (size_t)snprintf(out, len, "answered %d", resp->status);
+	size_t shown = 0;
 
-	if (resp->body_len && used + 3 < len) {
-		size_t keep = resp->body_len < ERROR_BODY_CHARS ? resp->body_len : ERROR_BODY_CHARS;
+	if (resp->body_len == 0 || used + 3 >= len)
+		return;
+	used += (size_t)snprintf(out + used, len - used, ": ");
+	while (shown < resp->body_len && shown < ERROR_BODY_CHARS && used + 1 < len) {
+		unsigned char c = (unsigned char)resp->body[shown++];
 
-		used += (size_t)snprintf(out + used, len - used, ": ");
-		for (size_t i = 0; i < keep && used + 1 < len; i++) {
-			unsigned char c = (unsigned char)resp->body[i];
-
-			out[used++] = c >= 0x20 && c < 0x7f ? (char)c : ' ';
-		}
-		out[used] = '\0';
+		out[used++] = c >= 0x20 && c < 0x7f ? (char)c : ' ';
 	}
+	out[used] = '\0';
+}
+
+/* Signs and POSTs one delivery to its webhook. 0 when an answer came, with its status and
+ * Retry-After (seconds, or -1), and for a refusal what it said in error; otherwise the
+ * client's error, with its message in error. */
+static int post(struct ob_cloud_webhooks *ws, const struct ob_webhook *hook,
+		const struct ob_webhook_due *d, int64_t unix_s, int *http_status,
+		int *retry_after_s, char *error, size_t error_len)
+{
+	struct ob_http_response resp = { 0 };
+	char signature[OB_CLOUD_WEBHOOK_SIGNATURE_MAX + 1];
+	char headers[512];
+	size_t body_len = strlen(d->payload);
+	struct ob_http_request req = {
+		.method = "POST",
+		.url = hook->url,
+		.headers = headers,
+		.body = d->payload,
+		.body_len = body_len,
+		.timeout_ms = OB_CLOUD_WEBHOOK_TIMEOUT_MS,
+		.total_timeout_ms = OB_CLOUD_WEBHOOK_TOTAL_TIMEOUT_MS,
+		.max_body = MAX_RESPONSE_BODY,
+	};
+	int ret = ob_cloud_webhook_sign(hook->secret, hook->secret_len, unix_s, d->payload,
+					body_len, signature, sizeof(signature));
+
+	if (ret != 0) {
+		snprintf(error, error_len, "the delivery could not be signed");
+		return ret;
+	}
+	snprintf(headers, sizeof(headers),
+		 "Content-Type: application/json\r\nX-Ottbox-Event: %s\r\n"
+		 "X-Ottbox-Delivery: %lld\r\nIdempotency-Key: %s\r\nX-Ottbox-Signature: %s\r\n",
+		 d->type, (long long)d->id, d->idempotency_key, signature);
+	ret = ws->send(&req, &resp, error, error_len);
+	if (ret != 0)
+		return ret;
+	*http_status = resp.status;
+	*retry_after_s = resp.retry_after_s;
+	if (resp.status < 200 || resp.status > 299)
+		describe_answer(&resp, error, error_len);
+	ob_cloud_http_response_clear(&resp);
+	return 0;
 }
 
 /* Sends one delivery and records what came of it; false when nothing was recorded. */
 static bool deliver(struct ob_cloud_webhooks *ws, const struct ob_webhook_due *d)
 {
 	struct ob_webhook *hook = ws->sending;
-	struct ob_http_response resp = { 0 };
 	struct ob_webhook_attempt attempt = { 0 };
 	enum ob_webhook_status status = OB_WEBHOOK_DELIVERED;
-	char signature[OB_CLOUD_WEBHOOK_SIGNATURE_MAX + 1];
-	char headers[512];
 	char error[OB_WEBHOOK_ERROR_MAX + 1] = "";
 	char host[128];
+	int retry_after_s = -1;
 	int64_t next_ms = 0;
 	int64_t started;
-	size_t body_len = strlen(d->payload);
 	int ret;
 
 	if (ob_store_webhook_get(ws->store, d->webhook_id, hook) != 0 || !hook->enabled)
@@ -585,34 +632,10 @@ static bool deliver(struct ob_cloud_webhooks *ws, const struct ob_webhook_due *d
 	url_host(hook->url, host, sizeof(host));
 	attempt.at_ms = ob_time_wall_ms();
 	started = ob_time_mono_ms();
-	ret = ob_cloud_webhook_sign(hook->secret, hook->secret_len, attempt.at_ms / 1000,
-				    d->payload, body_len, signature, sizeof(signature));
-	if (ret == 0) {
-		struct ob_http_request req = {
-			.method = "POST",
-			.url = hook->url,
-			.headers = headers,
-			.body = d->payload,
-			.body_len = body_len,
-			.timeout_ms = OB_CLOUD_WEBHOOK_TIMEOUT_MS,
-			.total_timeout_ms = OB_CLOUD_WEBHOOK_TOTAL_TIMEOUT_MS,
-			.max_body = MAX_RESPONSE_BODY,
-		};
-
-		snprintf(headers, sizeof(headers),
-			 "Content-Type: application/json\r\nX-Ottbox-Event: %s\r\n"
-			 "X-Ottbox-Delivery: %lld\r\nIdempotency-Key: %s\r\n"
-			 "X-Ottbox-Signature: %s\r\n",
-			 d->type, (long long)d->id, d->idempotency_key, signature);
-		ret = ws->send(&req, &resp, error, sizeof(error));
-	} else {
-		snprintf(error, sizeof(error), "the delivery could not be signed");
-	}
+	ret = post(ws, hook, d, attempt.at_ms / 1000, &attempt.http_status, &retry_after_s, error,
+		   sizeof(error));
 	attempt.duration_ms = ob_time_mono_ms() - started;
-	attempt.http_status = ret == 0 ? resp.status : 0;
-	if (ret == 0 && (resp.status < 200 || resp.status > 299))
-		describe_answer(&resp, error, sizeof(error));
-	if (ret != 0 || resp.status < 200 || resp.status > 299) {
+	if (ret != 0 || attempt.http_status < 200 || attempt.http_status > 299) {
 		int64_t now = attempt.at_ms + attempt.duration_ms;
 		int failures = d->attempts + 1 - d->backoff_base;
 		uint32_t random = 0;
@@ -625,15 +648,13 @@ static bool deliver(struct ob_cloud_webhooks *ws, const struct ob_webhook_due *d
 			ob_random_bytes(&random, sizeof(random));
 			next_ms = ob_cloud_webhook_backoff_ms(&ws->timing, failures, random);
 			/* A receiver that asks for a pause (429, 503) gets it, within the bound. */
-			if (ret == 0 && resp.retry_after_s > 0 &&
-			    (int64_t)resp.retry_after_s * 1000 > next_ms)
-				next_ms = (int64_t)resp.retry_after_s * 1000;
+			if ((int64_t)retry_after_s * 1000 > next_ms)
+				next_ms = (int64_t)retry_after_s * 1000;
 			if (next_ms > ws->timing.max_retry_ms)
 				next_ms = ws->timing.max_retry_ms;
 			next_ms += now;
 		}
 	}
-	ob_cloud_http_response_clear(&resp);
 	ret = ob_store_webhook_attempt_record(ws->store, d->id, &attempt, status, next_ms);
 	if (ret != 0 && ret != OB_ENOTFOUND)
 		ob_error(MODULE, "webhook \"%s\": the attempt on delivery %lld was not recorded: "
@@ -641,9 +662,9 @@ static bool deliver(struct ob_cloud_webhooks *ws, const struct ob_webhook_due *d
 			 hook->id, (long long)d->id, ob_strerror(ret));
 	if (status == OB_WEBHOOK_PENDING) {
 		ob_info(MODULE, "webhook \"%s\": delivery %lld (%s) to %s: %s; attempt %d, next in "
-				"%lld s",
+				"%.1f s",
 			hook->id, (long long)d->id, d->type, host, error, d->attempts + 1,
-			(long long)((next_ms - attempt.at_ms - attempt.duration_ms + 999) / 1000));
+			(double)(next_ms - attempt.at_ms - attempt.duration_ms) / 1000.0);
 	} else if (status == OB_WEBHOOK_FAILED) {
 		ob_warn(MODULE, "webhook \"%s\": delivery %lld (%s) to %s gave up after %d attempts: "
 				"%s",
@@ -731,6 +752,7 @@ static void write_cursors(struct ob_cloud_webhooks *ws)
 static void *sender_main(void *arg)
 {
 	struct ob_cloud_webhooks *ws = arg;
+	bool catch_up = true; /* the first read takes what the last run left, without waiting */
 
 	while (!atomic_load(&ws->stop)) {
 		int64_t now = ob_time_wall_ms();
@@ -755,8 +777,9 @@ static void *sender_main(void *arg)
 		wait_ms = ws->next_due_ms - now;
 		if (wait_ms > IDLE_WAIT_MS)
 			wait_ms = IDLE_WAIT_MS;
-		if (wait_ms < 0 || atomic_load(&ws->woken))
+		if (wait_ms < 0 || catch_up || atomic_load(&ws->woken))
 			wait_ms = 0;
+		catch_up = false;
 		while (intake(ws, (int)wait_ms) && !atomic_load(&ws->stop))
 			wait_ms = 0;
 	}
