@@ -13,6 +13,7 @@ import { Ladders } from './console/pages/ladders.js';
 import { Access } from './console/pages/access.js';
 import { Events } from './console/pages/events.js';
 import { System } from './console/pages/system.js';
+import { Cloud } from './console/pages/cloud.js';
 
 // Each view is a page module; #/NAME/REST shows page NAME with path REST (for example
 // #/channels/demo). A page gets the session ({user, role, permissions}) and its path.
@@ -22,6 +23,7 @@ const VIEWS = {
   ladders: { title: 'Ladders', component: Ladders },
   access: { title: 'Access', component: Access },
   events: { title: 'Events', component: Events },
+  cloud: { title: 'Cloud', component: Cloud },
   system: { title: 'System', component: System },
 };
 const DEFAULT_VIEW = 'dashboard';

@@ -301,7 +301,9 @@ static int send_enrollment(struct ob_cloud *cloud, const json_t *config, char *e
 		char said[512];
 
 		answer_message(&resp, said, sizeof(said));
-		snprintf(err, err_len, "the control plane refused the enrollment: %s", said);
+		/* 401 and 409 are about the token (wrong, expired, used): the field to fix. */
+		snprintf(err, err_len, "%sthe control plane refused the enrollment: %s",
+			 resp.status == 401 || resp.status == 409 ? "enrollment_token: " : "", said);
 		ret = resp.status >= 400 && resp.status < 500 && resp.status != 429 ? OB_EAUTH
 										    : OB_EIO;
 	}
@@ -912,7 +914,7 @@ json_t *ob_cloud_status(struct ob_cloud *cloud)
 		ob_time_iso8601(cloud->next_poll_ms, next, sizeof(next));
 	status = json_pack(
 		"{s:s, s:s, s:s?, s:b, s:I, s:I, s:o, s:o, s:s?, s:o, s:s?, s:s?, s:{s:I, s:I, "
-		"s:I}, s:s, s:O?, s:o, s:o}",
+		"s:I}, s:s, s:o, s:O?, s:o, s:o}",
 		"device_id", ob_cloud_identity_device_id(cloud->identity), "state",
 		config ? json_string_value(json_object_get(config, "state")) : "not_enrolled",
 		"url", json_string_value(json_object_get(config, "url")), "ca_pinned",
@@ -926,7 +928,8 @@ json_t *ob_cloud_status(struct ob_cloud *cloud)
 		state.etag[0] ? state.etag : NULL, "next_poll", next[0] ? next : NULL, "outbox",
 		"pending", (json_int_t)pending, "dropped", (json_int_t)state.events_dropped,
 		"acked_through", (json_int_t)state.events_acked_seq, "last_bundle_status",
-		cloud->report_status[0] ? cloud->report_status : "none", "last_bundle_errors",
+		cloud->report_status[0] ? cloud->report_status : "none", "last_bundle_generation",
+		json_integer(cloud->report_generation), "last_bundle_errors",
 		cloud->report_errors, "poll_interval_s",
 		json_integer(state.poll_interval_s > 0 ? state.poll_interval_s : FIRST_POLL_S),
 		"errors_in_row", json_integer(cloud->errors_in_row));

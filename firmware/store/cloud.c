@@ -12,6 +12,8 @@
 #define MODULE "store"
 #define BUNDLES_KEPT 20 /* bundle rows kept besides the last applied one */
 #define CLOUD_ACTOR "cloud"
+/* SQL for a time in ms since the epoch as the API shows times ("2026-12-07T15:35:06.086Z"). */
+#define ISO(column) "strftime('%Y-%m-%dT%H:%M:%fZ', " column " / 1000.0, 'unixepoch')"
 
 /* ---- small statement helpers (lock held) ---- */
 
@@ -560,12 +562,13 @@ json_t *ob_store_cloud_bundles_list(struct ob_store *store, bool with_jws)
 		       with_jws
 			       ? "SELECT json_group_array(json_object('generation', generation, "
 				 "'status', status, 'source', source, 'etag', etag, 'jws', jws, "
-				 "'error', error, 'received_ms', received_ms, 'applied_ms', "
-				 "applied_ms)) FROM (SELECT * FROM cloud_bundles ORDER BY "
+				 "'error', error, 'received_at', " ISO("received_ms") ", 'applied_at', "
+				 ISO("applied_ms") ")) FROM (SELECT * FROM cloud_bundles ORDER BY "
 				 "generation DESC)"
 			       : "SELECT json_group_array(json_object('generation', generation, "
 				 "'status', status, 'source', source, 'etag', etag, 'error', error, "
-				 "'received_ms', received_ms, 'applied_ms', applied_ms)) FROM "
+				 "'received_at', " ISO("received_ms") ", 'applied_at', " ISO("applied_ms")
+				 ")) FROM "
 				 "(SELECT * FROM cloud_bundles ORDER BY generation DESC)",
 		       NULL, &out) != 0) {
 		json_decref(out);
@@ -790,14 +793,14 @@ int ob_store_cloud_command_finish(struct ob_store *store, const char *id, bool d
 
 json_t *ob_store_cloud_commands_list(struct ob_store *store, int limit)
 {
+	static const char head[] =
+		"SELECT json_group_array(json_object('id', id, 'generation', generation, 'type', "
+		"type, 'status', status, 'detail', detail, 'at', " ISO("at_ms") ")) FROM (SELECT * "
+		"FROM cloud_commands ORDER BY at_ms DESC, id LIMIT ";
 	json_t *out = NULL;
-	char sql[384];
+	char sql[sizeof(head) + 16];
 
-	snprintf(sql, sizeof(sql),
-		 "SELECT json_group_array(json_object('id', id, 'generation', generation, 'type', "
-		 "type, 'status', status, 'detail', detail, 'at_ms', at_ms)) FROM (SELECT * FROM "
-		 "cloud_commands ORDER BY at_ms DESC, id LIMIT %d)",
-		 limit > 0 ? limit : 50);
+	snprintf(sql, sizeof(sql), "%s%d)", head, limit > 0 ? limit : 50);
 	pthread_mutex_lock(&store->lock);
 	if (query_json(store, sql, NULL, &out) != 0) {
 		json_decref(out);

@@ -335,7 +335,7 @@ int64_t ob_store_cloud_highest_generation(struct ob_store *store);
 int64_t ob_store_cloud_pending(struct ob_store *store);
 
 /* A new array of recorded bundles, newest first: {"generation", "status", "source", "etag",
- * "error", "received_ms", "applied_ms"} and, with with_jws, "jws". */
+ * "error", "received_at", "applied_at" (ISO 8601 UTC, or null)} and, with with_jws, "jws". */
 json_t *ob_store_cloud_bundles_list(struct ob_store *store, bool with_jws);
 
 /* The enrollment: {"url" (null when air-gapped), "ca_pem", "bundle_keys" (array of PEM),
@@ -382,7 +382,7 @@ int ob_store_cloud_command_finish(struct ob_store *store, const char *id, bool d
 				  const char *detail);
 
 /* A new array of the newest commands (at most limit): {"id", "generation", "type",
- * "status", "detail", "at_ms"}. */
+ * "status", "detail", "at" (ISO 8601 UTC)}. */
 json_t *ob_store_cloud_commands_list(struct ob_store *store, int limit);
 
 /* ---- webhooks ---- */

@@ -28,14 +28,16 @@ export class ApiError extends Error {
 }
 
 // One request: resolves to the answer's JSON (null for 204), throws ApiError otherwise.
-// The session's own routes (login, password change) report 401 and 403 to their caller.
-export async function api(method, path, body) {
+// The body goes as JSON; with options.type it is a string sent as it is, with that
+// Content-Type (a signed bundle as application/jose). The session's own routes (login,
+// password change) report 401 and 403 to their caller.
+export async function api(method, path, body, options = {}) {
   const headers = { Accept: 'application/json' };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (body !== undefined) headers['Content-Type'] = options.type || 'application/json';
   if (csrf && method !== 'GET') headers['X-CSRF-Token'] = csrf;
   const res = await fetch(path, {
     method, headers, credentials: 'same-origin', cache: 'no-store',
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: body === undefined ? undefined : options.type ? body : JSON.stringify(body),
   });
   const data = res.status === 204 ? null : await res.json().catch(() => null);
   if (res.ok) return data;
