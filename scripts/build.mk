@@ -82,8 +82,8 @@ lib-objs := $(lib-y:%.c=$(BUILD)/%.o)
 lib-objs-asan := $(lib-y:%.c=$(BUILD)-asan/%.o) $(BUILD)-asan/tests/hw/fault_backend.o
 
 # Tests and harnesses of a feature that is off are left out with its sources.
-tests-off := $(if $(CONFIG_CLOUD_SYNC),,tests/unit/test_cloud_% tests/fuzz/fuzz_jws.c \
-	tests/fuzz/fuzz_bundle.c tests/fuzz/fuzz_http.c)
+tests-off := $(if $(CONFIG_CLOUD_SYNC),,tests/unit/test_cloud_% tests/fuzz/fuzz_bundle.c \
+	tests/fuzz/fuzz_http.c)
 UNIT_SRCS := $(filter-out $(tests-off),$(sort $(wildcard tests/unit/test_*.c)))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/unit/%)
 UNIT_BINS_ASAN := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/unit-asan/%)

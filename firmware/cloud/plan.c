@@ -150,8 +150,15 @@ static int check_revocations(struct plan_ctx *ctx, const json_t *list)
 		if (!json_is_object(item))
 			return fail(ctx, "access.revocations[%zu]: an object with token_id or "
 				    "viewer_id", i);
-		if (ob_access_revocation_from_json(item, ctx->now_ms, &rev, why, sizeof(why)) != 0)
-			return fail(ctx, "access.revocations[%zu].%s", i, why);
+		if (ob_access_revocation_from_json(item, ctx->now_ms, &rev, why, sizeof(why)) != 0) {
+			/* A message about one member names it first; one about the whole entry
+			 * does not. */
+			bool about_member = strcspn(why, " :") < strlen(why) &&
+					    why[strcspn(why, " :")] == ':';
+
+			return fail(ctx, "access.revocations[%zu]%s%s", i, about_member ? "." : ": ",
+				    why);
+		}
 		json_array_append_new(rows, json_pack("{s:s, s:s, s:s?, s:o}", "kind",
 						      rev.viewer ? "viewer" : "token", "value",
 						      rev.value, "reason",

@@ -70,6 +70,8 @@ static int query_json(struct ob_store *store, const char *sql, const char *text,
  * the undo's part is what stood before, and restoring it puts that back exactly. */
 struct part {
 	const char *name;
+	json_type type;       /* what the change's part must be: an object or an array */
+	json_type member;     /* what each of its members or rows must be; JSON_NULL: anything */
 	/* ?1 = the change's part: one JSON text, the undo's part. */
 	const char *snapshot;
 	/* ?1 = the part (change or undo), ?2 = now. Run in order; NULL ends the list. */
@@ -138,7 +140,8 @@ static int insert_keys(struct ob_store *store, const json_t *rows, int64_t now_m
 		size_t len = hex ? strlen(hex) / 2 : 0;
 		json_int_t created = json_integer_value(json_object_get(row, "created_ms"));
 
-		if (len == 0 || len > sizeof(secret) || ob_hex_decode(hex, secret, len) != 0) {
+		if (!json_string_value(json_object_get(row, "id")) || len == 0 ||
+		    len > sizeof(secret) || ob_hex_decode(hex, secret, len) != 0) {
 			ret = OB_EINVAL;
 			break;
 		}
@@ -232,6 +235,8 @@ static const struct part parts[] = {
 	{
 		/* the one policy document: a JSON object */
 		.name = "policy",
+		.type = JSON_OBJECT,
+		.member = JSON_NULL,
 		.snapshot = "SELECT json((SELECT document FROM access_policy WHERE id = 1))",
 		.apply = { "INSERT INTO access_policy(id, document, updated_ms) VALUES (1, ?1, "
 			   "?2) ON CONFLICT(id) DO UPDATE SET document = ?1, updated_ms = ?2" },
@@ -242,26 +247,36 @@ static const struct part parts[] = {
 	{
 		/* the token keys: an array of rows */
 		.name = "keys",
+		.type = JSON_ARRAY,
+		.member = JSON_OBJECT,
 		.apply_c = apply_keys,
 		.restore_c = restore_keys,
 		.snapshot_c = snapshot_keys,
 	},
 	{
 		/* revocations: the bundle's [{kind, value, reason, expires_ms}] replace those the
-		 * control plane gave before; the box's own stay */
+		 * control plane gave before; the box's own stay, even of a value the bundle revokes
+		 * too (it lasts as long as the longer of the two), or the next bundle would drop it */
 		.name = "revocations",
-		.snapshot = "SELECT json_group_array(json_object('kind', kind, 'value', value, "
-			    "'reason', reason, 'created_by', created_by, 'created_ms', created_ms, "
-			    "'expires_ms', expires_ms)) FROM access_revocations",
+		.type = JSON_ARRAY,
+		.member = JSON_OBJECT,
+		.snapshot = "SELECT json_group_array(json_object('id', id, 'kind', kind, 'value', "
+			    "value, 'reason', reason, 'created_by', created_by, 'created_ms', "
+			    "created_ms, 'expires_ms', expires_ms)) FROM access_revocations",
 		.apply = { "DELETE FROM access_revocations WHERE created_by = '" CLOUD_ACTOR "'",
-			   "INSERT OR REPLACE INTO access_revocations(kind, value, reason, "
-			   "created_by, created_ms, expires_ms) SELECT json_extract(value, '$.kind'), "
+			   "INSERT INTO access_revocations(kind, value, reason, created_by, "
+			   "created_ms, expires_ms) SELECT json_extract(value, '$.kind'), "
 			   "json_extract(value, '$.value'), json_extract(value, '$.reason'), '"
-			   CLOUD_ACTOR "', ?2, json_extract(value, '$.expires_ms') FROM json_each(?1)" },
+			   CLOUD_ACTOR "', ?2, json_extract(value, '$.expires_ms') FROM json_each(?1) "
+			   "WHERE true ON CONFLICT(kind, value) DO UPDATE SET expires_ms = CASE WHEN "
+			   "expires_ms IS NULL OR excluded.expires_ms IS NULL THEN NULL ELSE "
+			   "max(expires_ms, excluded.expires_ms) END" },
+		/* with their ids: the API names a revocation by its id */
 		.restore = { "DELETE FROM access_revocations",
-			     "INSERT INTO access_revocations(kind, value, reason, created_by, "
-			     "created_ms, expires_ms) SELECT json_extract(value, '$.kind'), "
-			     "json_extract(value, '$.value'), json_extract(value, '$.reason'), "
+			     "INSERT INTO access_revocations(id, kind, value, reason, created_by, "
+			     "created_ms, expires_ms) SELECT json_extract(value, '$.id'), "
+			     "json_extract(value, '$.kind'), json_extract(value, '$.value'), "
+			     "json_extract(value, '$.reason'), "
 			     "json_extract(value, '$.created_by'), json_extract(value, "
 			     "'$.created_ms'), json_extract(value, '$.expires_ms') FROM "
 			     "json_each(?1)" },
@@ -269,16 +284,22 @@ static const struct part parts[] = {
 	{
 		/* {id: ladder document} */
 		.name = "ladders",
+		.type = JSON_OBJECT,
+		.member = JSON_OBJECT,
 		DOC_PART("ladders"),
 	},
 	{
 		/* {id: channel document} */
 		.name = "channels",
+		.type = JSON_OBJECT,
+		.member = JSON_OBJECT,
 		DOC_PART("channels"),
 	},
 	{
 		/* {name: the value's JSON text}; the undo holds the stored text or null */
 		.name = "settings",
+		.type = JSON_OBJECT,
+		.member = JSON_STRING,
 		.snapshot = "SELECT json_group_object(j.key, s.value) FROM json_each(?1) j "
 			    "LEFT JOIN settings s ON s.name = j.key",
 		.apply = { "INSERT INTO settings(name, value, updated_ms) SELECT key, value, ?2 "
@@ -289,6 +310,28 @@ static const struct part parts[] = {
 			     "FROM json_each(?1) WHERE type = 'text'" },
 	},
 };
+
+/* True when a change's part has the form its statements take: SQLite would store anything
+ * else as it came (a ladder "5", a setting named "0") and the store would read it back as
+ * damaged. */
+static bool part_fits(const struct part *p, const json_t *value)
+{
+	const char *name;
+	const json_t *member;
+	size_t i;
+
+	if (json_typeof(value) != p->type)
+		return false;
+	if (p->member == JSON_NULL)
+		return true;
+	json_array_foreach(value, i, member)
+		if (json_typeof(member) != p->member)
+			return false;
+	json_object_foreach((json_t *)value, name, member)
+		if (json_typeof(member) != p->member)
+			return false;
+	return true;
+}
 
 /* Runs a part's statements (apply or restore) over a part of a change or an undo. */
 static int run_part(struct ob_store *store, const struct part *p, const json_t *value,
@@ -360,23 +403,32 @@ int ob_store_cloud_apply(struct ob_store *store, const struct ob_store_cloud_bun
 	pthread_mutex_lock(&store->lock);
 	if (ret == 0 && ob_store_exec(store, "BEGIN IMMEDIATE") != 0)
 		ret = OB_EIO;
-	if (ret != 0)
+	if (ret != 0) {
+		snprintf(err, err_len, "the bundle could not be applied: %s",
+			 ret == OB_EIO ? sqlite3_errmsg(store->db) : ob_strerror(ret));
 		goto out_unlock;
+	}
 	for (size_t i = 0; i < OB_ARRAY_SIZE(parts) && ret == 0; i++) {
 		const json_t *value = json_object_get(change, parts[i].name);
 		json_t *before = NULL;
 
 		if (!value)
 			continue;
-		ret = snapshot_part(store, &parts[i], value, &before);
+		ret = part_fits(&parts[i], value) ? 0 : OB_EINVAL;
+		if (ret == 0)
+			ret = snapshot_part(store, &parts[i], value, &before);
 		if (ret == 0)
 			ret = json_object_set_new(undo, parts[i].name, before) ? OB_ENOMEM : 0;
 		if (ret == 0)
 			ret = run_part(store, &parts[i], value, false, now);
-		if (ret != 0)
-			snprintf(err, err_len, "%s: %s", parts[i].name,
-				 ret == OB_ETOOBIG ? "more token keys than the box holds (8)"
-						   : sqlite3_errmsg(store->db));
+		if (ret == OB_ETOOBIG)
+			snprintf(err, err_len, "%s: more token keys than the box holds (8)",
+				 parts[i].name);
+		else if (ret == OB_EINVAL)
+			snprintf(err, err_len, "%s: not in the form a change takes (store/store.h)",
+				 parts[i].name);
+		else if (ret != 0)
+			snprintf(err, err_len, "%s: %s", parts[i].name, sqlite3_errmsg(store->db));
 	}
 	if (ret != 0)
 		goto fail_rollback;
@@ -424,6 +476,21 @@ out_unlock:
 	return ret;
 }
 
+/* Keeps the history short, after a confirm and after a rollback (a control plane that
+ * sends bundle after failing bundle must not fill the disk): the newest BUNDLES_KEPT, and
+ * the last applied bundle always (IS NOT: there may be none); lock held. */
+static void trim_history(struct ob_store *store)
+{
+	char sql[320];
+
+	snprintf(sql, sizeof(sql),
+		 "DELETE FROM cloud_bundles WHERE generation NOT IN (SELECT generation FROM "
+		 "cloud_bundles ORDER BY generation DESC LIMIT %d) AND generation IS NOT (SELECT "
+		 "max(generation) FROM cloud_bundles WHERE status = 'applied')",
+		 BUNDLES_KEPT);
+	ob_store_exec(store, sql);
+}
+
 int ob_store_cloud_confirm(struct ob_store *store, int64_t generation)
 {
 	sqlite3_stmt *stmt;
@@ -443,17 +510,8 @@ int ob_store_cloud_confirm(struct ob_store *store, int64_t generation)
 	else if (sqlite3_changes(store->db) == 0)
 		ret = OB_ENOTFOUND;
 	sqlite3_finalize(stmt);
-	/* The history stays short; the last applied bundle always stays. */
-	if (ret == 0) {
-		char sql[320];
-
-		snprintf(sql, sizeof(sql),
-			 "DELETE FROM cloud_bundles WHERE generation NOT IN (SELECT generation "
-			 "FROM cloud_bundles ORDER BY generation DESC LIMIT %d) AND generation != "
-			 "(SELECT max(generation) FROM cloud_bundles WHERE status = 'applied')",
-			 BUNDLES_KEPT);
-		ob_store_exec(store, sql);
-	}
+	if (ret == 0)
+		trim_history(store);
 out_unlock:
 	pthread_mutex_unlock(&store->lock);
 	return ret;
@@ -510,6 +568,7 @@ int ob_store_cloud_rollback(struct ob_store *store, int64_t generation, const ch
 		ret = ob_store_exec(store, "COMMIT");
 	if (ret != 0)
 		goto fail_rollback;
+	trim_history(store);
 	reload_settings(store, undo);
 	*restored = undo;
 	undo = NULL;
@@ -602,7 +661,8 @@ json_t *ob_store_cloud_config_get(struct ob_store *store)
 int ob_store_cloud_config_put(struct ob_store *store, const json_t *config,
 			      const struct ob_audit *audit)
 {
-	char *keys = json_dumps(json_object_get(config, "bundle_keys"), JSON_COMPACT);
+	const json_t *bundle_keys = json_object_get(config, "bundle_keys");
+	char *keys = bundle_keys ? json_dumps(bundle_keys, JSON_COMPACT) : NULL;
 	const char *url = json_string_value(json_object_get(config, "url"));
 	const char *ca = json_string_value(json_object_get(config, "ca_pem"));
 	const char *token = json_string_value(json_object_get(config, "enrollment_token"));
@@ -612,7 +672,7 @@ int ob_store_cloud_config_put(struct ob_store *store, const json_t *config,
 
 	if (!keys || !state) {
 		free(keys);
-		return keys ? OB_EINVAL : OB_ENOMEM;
+		return bundle_keys && state ? OB_ENOMEM : OB_EINVAL;
 	}
 	pthread_mutex_lock(&store->lock);
 	ret = ob_store_prepare(store,

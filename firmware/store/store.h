@@ -307,22 +307,24 @@ struct ob_store_cloud_bundle {
  * "policy" (the policy document), "keys" (token key rows {"id", "secret_hex",
  * "fingerprint", "signing", "source": "cloud", "created_by"}: they replace the keys the
  * control plane gave before), "revocations" ([{"kind", "value", "reason", "expires_ms"}]:
- * they replace the control plane's earlier ones), "ladders" and "channels" ({id:
- * document}, replaced or added), "settings" ({name: the value as JSON text}). Settings go
- * into effect at once. 0; OB_ETOOBIG (more than 8 keys), OB_EIO or OB_ENOMEM with a
- * message in err, and nothing changed. */
+ * they replace the control plane's earlier ones; the box's own stay), "ladders" and
+ * "channels" ({id: document}, replaced or added), "settings" ({name: the value as JSON
+ * text}). Settings go into effect at once. 0; OB_ETOOBIG (more than 8 keys), OB_EINVAL (a part not in this
+ * form), OB_EIO or OB_ENOMEM with a message in err, and nothing changed. */
 int ob_store_cloud_apply(struct ob_store *store, const struct ob_store_cloud_bundle *bundle,
 			 const json_t *change, const struct ob_audit *audit, char *err,
 			 size_t err_len);
 
 /* Marks a pending bundle applied (it becomes the last-known-good one; its undo goes) and
- * trims the history. OB_ENOTFOUND when it is not pending. */
+ * trims the history to the newest 20 bundles and the last applied one. OB_ENOTFOUND when
+ * it is not pending. */
 int ob_store_cloud_confirm(struct ob_store *store, int64_t generation);
 
-/* Puts back, in one transaction, what a pending bundle replaced, and marks it rolled back
- * with error. *restored gets the undo document (new reference; same parts as a change, the
- * values that stand again, null for what was removed) so the caller can put it into
- * effect. OB_ENOTFOUND when it is not pending, OB_ECORRUPT, OB_EIO. */
+/* Puts back, in one transaction, what a pending bundle replaced, marks it rolled back with
+ * error, and trims the history as a confirm does. *restored gets the undo document (new
+ * reference; same parts as a change, the values that stand again, null for what was
+ * removed) so the caller can put it into effect. OB_ENOTFOUND when it is not pending,
+ * OB_ECORRUPT, OB_EIO. */
 int ob_store_cloud_rollback(struct ob_store *store, int64_t generation, const char *error,
 			    const struct ob_audit *audit, json_t **restored);
 
