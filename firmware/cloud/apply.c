@@ -64,23 +64,40 @@ static bool is_running(const char *state)
 	return state && strcmp(state, "stopped") != 0;
 }
 
-/* {id: state} of every stored channel. */
-static json_t *channel_states(struct ob_cloud *cloud)
+json_t *ob_cloud_channel_summary(struct ob_cloud *cloud)
 {
 	json_t *channels = ob_store_doc_list(cloud->deps.store, OB_STORE_CHANNELS);
-	json_t *states = json_object();
+	json_t *out = json_array();
 	const json_t *channel;
 	size_t i;
 
 	json_array_foreach(channels, i, channel) {
 		const char *id = json_string_value(json_object_get(channel, "id"));
 		json_t *status = id ? ob_engine_status(cloud->deps.engine, id) : NULL;
+		const char *reason = json_string_value(json_object_get(status, "reason"));
 
 		if (status)
-			json_object_set(states, id, json_object_get(status, "state"));
+			json_array_append_new(out, json_pack("{s:s, s:O, s:s}", "id", id, "state",
+							     json_object_get(status, "state"),
+							     "reason", reason ? reason : ""));
 		json_decref(status);
 	}
 	json_decref(channels);
+	return out;
+}
+
+/* {id: state} of every stored channel. */
+static json_t *channel_states(struct ob_cloud *cloud)
+{
+	json_t *summary = ob_cloud_channel_summary(cloud);
+	json_t *states = json_object();
+	const json_t *channel;
+	size_t i;
+
+	json_array_foreach(summary, i, channel)
+		json_object_set(states, json_string_value(json_object_get(channel, "id")),
+				json_object_get(channel, "state"));
+	json_decref(summary);
 	return states;
 }
 

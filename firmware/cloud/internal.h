@@ -97,6 +97,10 @@ int ob_cloud_process_bundle(struct ob_cloud *cloud, const char *text, size_t len
 			    const char *etag, const char *source, const char *actor,
 			    const char *remote_addr, struct ob_cloud_outcome *out);
 
+/* Every stored channel as the reported state shows it: [{"id", "state", "reason"}] (new
+ * reference). */
+json_t *ob_cloud_channel_summary(struct ob_cloud *cloud);
+
 /* Rolls back a bundle left pending by a stop during its health check, at start. */
 void ob_cloud_recover_pending(struct ob_cloud *cloud);
 

@@ -500,29 +500,6 @@ out_free:
 
 /* ---- reported state and events ---- */
 
-static json_t *channel_summary(struct ob_cloud *cloud)
-{
-	json_t *channels = ob_store_doc_list(cloud->deps.store, OB_STORE_CHANNELS);
-	json_t *out = json_array();
-	const json_t *channel;
-	size_t i;
-
-	json_array_foreach(channels, i, channel) {
-		const char *id = json_string_value(json_object_get(channel, "id"));
-		json_t *status = id ? ob_engine_status(cloud->deps.engine, id) : NULL;
-
-		const char *reason = json_string_value(json_object_get(status, "reason"));
-
-		if (status)
-			json_array_append_new(out, json_pack("{s:s, s:O, s:s}", "id", id, "state",
-							     json_object_get(status, "state"),
-							     "reason", reason ? reason : ""));
-		json_decref(status);
-	}
-	json_decref(channels);
-	return out;
-}
-
 /* The generation in force: the newest applied one, 0 for none. */
 static int64_t applied_generation(struct ob_cloud *cloud)
 {
@@ -565,7 +542,7 @@ static int send_report(struct ob_cloud *cloud, const json_t *config)
 			   cloud->report_status[0] ? cloud->report_status : "none", "errors",
 			   cloud->report_errors, "at", at,
 			   "version", OB_VERSION, "box_name", json_object_get(settings, "box_name"),
-			   "channels", channel_summary(cloud), "hardware",
+			   "channels", ob_cloud_channel_summary(cloud), "hardware",
 			   json_object_get(hardware, "hardware"), "commands", commands);
 	pthread_mutex_unlock(&cloud->lock);
 	json_decref(settings);

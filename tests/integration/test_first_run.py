@@ -23,7 +23,7 @@ BODIES = {
     "PATCH /api/v1/users/{name}": {"must_change_password": False},
     "POST /api/v1/apikeys": {"name": "sneaky", "role": "admin"},
 }
-PATH_VALUES = {"name": "admin", "id": "0123456789abcdef"}
+PATH_VALUES = {"name": "admin", "id": "0123456789abcdef", "delivery": "1"}
 
 
 class BeforePasswordChangeTest(BoxTestCase, unittest.TestCase):
