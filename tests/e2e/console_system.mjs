@@ -322,18 +322,25 @@ async function main() {
 
 		step = 'a live event below the level stays out of the filtered list';
 		// The page's own live feed (the console's live.js module) says when the event came.
-		const arrived = page.evaluate(() => import('/console/live.js').then(({ subscribe }) => new Promise((resolve) => {
-			const stop = subscribe('event', (ev) => {
-				if (ev.kind === 'channel.created' && ev.channel === 'live-three') {
-					stop();
-					resolve(ev.seq);
-				}
+		// The subscription is in place before the channel is made (an event the feed brought
+		// before it would never reach it), and the wait for it is bounded.
+		await page.evaluate(() => import('/console/live.js').then(({ subscribe }) => {
+			window.liveThreeArrived = new Promise((resolve) => {
+				const stop = subscribe('event', (ev) => {
+					if (ev.kind === 'channel.created' && ev.channel === 'live-three') {
+						stop();
+						resolve(ev.seq);
+					}
+				});
 			});
-		})));
+		}));
 		const third = await boxApi('POST', '/api/v1/channels',
 			{ name: 'live-three', input: { url: 'test://pattern?size=320x180&rate=25' } });
 		check(third.status === 201, `creating a channel answered ${third.status}`);
-		const seq = await arrived;
+		const seq = await page.evaluate((ms) => Promise.race([window.liveThreeArrived,
+			new Promise((resolve, reject) => setTimeout(() => reject(new Error(
+				`the live feed did not bring the new channel's event within ${ms} ms`)), ms))]),
+		opts.timeout * 1000);
 		check(await page.locator(`#event-log tbody tr[data-seq="${seq}"]`).count() === 0,
 			'an info event showed in a list filtered to warnings');
 		await page.getByLabel('Level at least', { exact: true }).selectOption('info');
