@@ -40,6 +40,7 @@ struct options {
 	char www_default[PATH_MAX];
 	bool log_level_given;       /* --log-level wins over the stored setting at start */
 	bool demo_channel;          /* --demo-channel: a test-pattern channel on a new box */
+	const char *enroll_file;    /* --enroll-file: the board's control-plane enrollment */
 	enum ob_log_level log_level;
 };
 
@@ -151,7 +152,7 @@ static int run_daemon(struct options *opts)
 			.engine = engine,
 			.entitle = entitle,
 			.data_dir = opts->data_dir,
-			.enroll_file = CONFIG_CLOUD_ENROLL_FILE,
+			.enroll_file = opts->enroll_file,
 		};
 
 		ret = ob_cloud_start(&deps, &cloud, err, sizeof(err));
@@ -841,6 +842,10 @@ static void usage(FILE *out)
 		"  --listen-tls ADDR:PORT  HTTPS with DIR/tls/server.pem, made on first use\n"
 		"  --www DIR               the console's files (default: next to the binary)\n"
 		"  --demo-channel          on a box without channels, add a test-pattern channel\n"
+#ifdef CONFIG_CLOUD_SYNC
+		"  --enroll-file FILE      on a box not enrolled, enroll with the control plane FILE\n"
+		"                          names (default " CONFIG_CLOUD_ENROLL_FILE "; \"\" for none)\n"
+#endif
 		"\nCommands (work whether or not the box is running):\n",
 		CONFIG_DEFAULT_DATA_DIR, CONFIG_DEFAULT_LISTEN);
 	for (size_t i = 0; i < OB_ARRAY_SIZE(commands); i++)
@@ -912,6 +917,7 @@ int main(int argc, char **argv)
 		{ "www", required_argument, NULL, 'w' },
 		{ "log-level", required_argument, NULL, 'v' },
 		{ "demo-channel", no_argument, NULL, 'D' },
+		{ "enroll-file", required_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -921,6 +927,9 @@ int main(int argc, char **argv)
 		.listen = CONFIG_DEFAULT_LISTEN,
 #ifdef CONFIG_DEFAULT_LISTEN_TLS
 		.listen_tls = CONFIG_DEFAULT_LISTEN_TLS,
+#endif
+#ifdef CONFIG_CLOUD_SYNC
+		.enroll_file = CONFIG_CLOUD_ENROLL_FILE,
 #endif
 	};
 	int c;
@@ -952,6 +961,9 @@ int main(int argc, char **argv)
 			break;
 		case 'D':
 			opts.demo_channel = true;
+			break;
+		case 'E':
+			opts.enroll_file = optarg;
 			break;
 		case 'h':
 			usage(stdout);

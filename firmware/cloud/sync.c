@@ -590,17 +590,19 @@ static int flush_events(struct ob_cloud *cloud, const json_t *config)
 		}
 		if (state.events_acked_seq >= last)
 			break;
-		events = ob_store_events_list(cloud->deps.store, NULL, 0,
-					      state.events_acked_seq > 0 ? state.events_acked_seq : 0,
-					      EVENTS_BATCH);
-		if (state.events_acked_seq == 0) {
-			/* ob_store_events_list reads "after 0" as the newest: the oldest come
-			 * first only after a cursor, which enrollment always sets. */
-			json_decref(events);
-			state.events_acked_seq = last > EVENTS_OUTBOX ? last - EVENTS_OUTBOX : 0;
-			if (state.events_acked_seq == 0)
-				state.events_acked_seq = 1;
-			continue;
+		if (state.events_acked_seq > 0) {
+			events = ob_store_events_list(cloud->deps.store, NULL, 0,
+						      state.events_acked_seq, EVENTS_BATCH);
+		} else {
+			/* Nothing sent yet (a board enrolled before its first event was stored):
+			 * "after 0" would read as the newest, so the first ones, turned around. */
+			json_t *newest_first = ob_store_events_list(cloud->deps.store, NULL,
+								    EVENTS_BATCH + 1, 0, EVENTS_BATCH);
+
+			events = json_array();
+			for (size_t i = json_array_size(newest_first); i-- > 0;)
+				json_array_append(events, json_array_get(newest_first, i));
+			json_decref(newest_first);
 		}
 		answer = json_pack("{s:o}", "events", events);
 		text = answer ? json_dumps(answer, JSON_COMPACT) : NULL;

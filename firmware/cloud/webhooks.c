@@ -357,7 +357,6 @@ struct ob_cloud_webhooks {
 	ob_cloud_webhook_send_fn send;
 	pthread_t thread;
 	atomic_bool stop;
-	atomic_bool woken;              /* look at the outbox now */
 	struct ob_cloud_webhook_tracker tracker;
 	int64_t tracked_seq;            /* the last event classified */
 	int64_t next_due_ms;            /* wall clock; 0: look at the outbox at once */
@@ -758,8 +757,6 @@ static void *sender_main(void *arg)
 		int64_t now = ob_time_wall_ms();
 		int64_t wait_ms;
 
-		if (atomic_exchange(&ws->woken, false))
-			ws->next_due_ms = 0;
 		if (ws->next_due_ms <= now)
 			ws->next_due_ms = send_due(ws);
 		if (ob_time_mono_ms() >= ws->next_prune_ms) {
@@ -777,7 +774,7 @@ static void *sender_main(void *arg)
 		wait_ms = ws->next_due_ms - now;
 		if (wait_ms > IDLE_WAIT_MS)
 			wait_ms = IDLE_WAIT_MS;
-		if (wait_ms < 0 || catch_up || atomic_load(&ws->woken))
+		if (wait_ms < 0 || catch_up)
 			wait_ms = 0;
 		catch_up = false;
 		while (intake(ws, (int)wait_ms) && !atomic_load(&ws->stop))
@@ -841,7 +838,6 @@ int ob_cloud_webhooks_start_config(const struct ob_cloud_webhooks_config *config
 	ws->payloads = calloc(INTAKE_BATCH, sizeof(*ws->payloads));
 	ws->due = calloc(DUE_BATCH, sizeof(*ws->due));
 	atomic_init(&ws->stop, false);
-	atomic_init(&ws->woken, false);
 	if (!ws->hooks || !ws->sending || !ws->events || !ws->payloads || !ws->due ||
 	    ob_cloud_webhook_tracker_init(&ws->tracker) != 0) {
 		ret = OB_ENOMEM;
@@ -878,12 +874,6 @@ int ob_cloud_webhooks_start(struct ob_store *store, const char *box_id,
 			(long long)config.timing.first_retry_ms, (long long)config.timing.max_retry_ms,
 			(long long)config.timing.max_age_ms);
 	return ob_cloud_webhooks_start_config(&config, out);
-}
-
-void ob_cloud_webhooks_wake(struct ob_cloud_webhooks *ws)
-{
-	atomic_store(&ws->woken, true);
-	ob_events_wake_all();
 }
 
 void ob_cloud_webhooks_stop(struct ob_cloud_webhooks **wsp)

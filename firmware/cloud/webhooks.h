@@ -121,10 +121,6 @@ int ob_cloud_webhooks_start(struct ob_store *store, const char *box_id,
 int ob_cloud_webhooks_start_config(const struct ob_cloud_webhooks_config *config,
 				   struct ob_cloud_webhooks **out);
 
-/* Makes the sender look at the store now (a webhook or delivery changed) instead of at
- * its next event or timer. Any thread. */
-void ob_cloud_webhooks_wake(struct ob_cloud_webhooks *webhooks);
-
 /* Stops the sender: at once when it waits, after the request in flight (bounded by
  * OB_CLOUD_WEBHOOK_TOTAL_TIMEOUT_MS) when it sends. What is pending stays in the store for
  * the next start. Sets *webhooks to NULL; NULL is fine. */

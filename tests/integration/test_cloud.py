@@ -297,7 +297,6 @@ class CloudSyncTest(unittest.TestCase):
 
     def test_commands_run_once_per_id(self):
         self.assertEqual(self.api.post("/api/v1/channels", channel_doc("cmd")).status, 201)
-        payload_file = os.path.join(self.box.data_dir, "update.bin")
         served = tempfile.mkdtemp(prefix="ottbox-upd-")
         with open(os.path.join(served, "update.bin"), "wb") as f:
             f.write(b"firmware image " * 1000)
@@ -331,8 +330,11 @@ class CloudSyncTest(unittest.TestCase):
         self.assertIn("sha256", by_id["c-update-bad"]["detail"])
         self.assertEqual(by_id["c-update"]["status"], "failed")
         self.assertIn("no installer", by_id["c-update"]["detail"])
-        self.assertTrue(os.listdir(os.path.join(self.box.data_dir, "updates")))
-        self.assertFalse(os.path.exists(payload_file))
+        # The checked download is kept for the installer, whole.
+        kept = os.listdir(os.path.join(self.box.data_dir, "updates"))
+        self.assertEqual(len(kept), 1, kept)
+        with open(os.path.join(self.box.data_dir, "updates", kept[0]), "rb") as f:
+            self.assertEqual(hashlib.sha256(f.read()).hexdigest(), sha)
         keys = self.box.admin().get("/api/v1/access/keys").json["keys"]
         self.assertEqual(len(keys), keys_before + 1)
         self.assertTrue([k for k in keys if k["signing"] and k["id"].startswith("rot-")])
@@ -387,8 +389,6 @@ class AirGappedTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         r = cp_cli("keygen", "--out", os.path.join(self.dir, "other.pem"))
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.public = json.loads(r.stdout)["public_key_pem"] if r.stdout.strip().startswith(
-            "{") else None
         self.box = Box()
         self.addCleanup(self.box.close)
         self.fleet = self.box.client(api_key=self.box.create_apikey("fleet", "fleet"))
@@ -512,6 +512,48 @@ class OutboxBoundTest(unittest.TestCase):
         self.assertEqual(filler[-1], last + 10500)
         self.assertEqual(filler, list(range(filler[0], last + 10501)))
         self.assertGreater(filler[0], last + 500)
+
+
+class BoardEnrollmentTest(unittest.TestCase):
+    """A board that ships its enrollment (--enroll-file) enrolls by itself on its first
+    start, and the control plane gets its event log from the very first event."""
+
+    def test_a_new_box_enrolls_from_its_file(self):
+        cp = ControlPlane().start()
+        self.addCleanup(cp.cleanup)
+        data_dir = tempfile.mkdtemp(prefix="ottbox-it-board-")
+        path = os.path.join(data_dir, "enroll.json")
+        with open(path, "w") as f:
+            json.dump({"url": cp.base_url, "bundle_keys": cp.signing_keys_pem,
+                       "enrollment_token": cp.new_token()}, f)
+        box = Box(data_dir=data_dir, extra_args=["--enroll-file", path])
+        self.addCleanup(box.close)
+        api = box.client(api_key=box.create_apikey("fleet", "fleet"))
+        st = wait_until(lambda: (lambda st: st if st["state"] == "enrolled" else None)(
+            api.get("/api/v1/cloud").json), 20, "the box enrolled from its file")
+        devices = [d["device_id"] for d in cp.admin("GET", "/devices")["devices"]]
+        self.assertIn(st["device_id"], devices)
+        # Its log, from the first event on (it had none when it enrolled).
+        api.post("/api/v1/cloud/sync")
+        received = wait_until(lambda: cp.events(st["device_id"])["events"], 20,
+                              "events at the control plane")
+        self.assertEqual(min(e["seq"] for e in received), 1, received[:3])
+        # Enrolled, it never reads the file again: a broken one changes nothing.
+        with open(path, "w") as f:
+            f.write("{not json")
+        box.restart()
+        self.assertEqual(api.get("/api/v1/cloud").json["state"], "enrolled")
+
+    def test_a_broken_file_is_logged_and_the_box_runs(self):
+        data_dir = tempfile.mkdtemp(prefix="ottbox-it-board-")
+        path = os.path.join(data_dir, "enroll.json")
+        with open(path, "w") as f:
+            json.dump({"url": "ftp://cp.example", "bundle_keys": []}, f)
+        box = Box(data_dir=data_dir, extra_args=["--enroll-file", path])
+        self.addCleanup(box.close)
+        api = box.client(api_key=box.create_apikey("fleet", "fleet"))
+        self.assertEqual(api.get("/api/v1/cloud").json["state"], "not_enrolled")
+        self.assertIn("not an enrollment the box can use", box.stderr())
 
 
 class InterruptedApplyTest(unittest.TestCase):
